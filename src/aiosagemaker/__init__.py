@@ -1,0 +1,1 @@
+"""aiosagemaker: asyncio-native client for Amazon SageMaker Async Inference."""

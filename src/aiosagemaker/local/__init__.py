@@ -1,0 +1,1 @@
+"""Local SageMaker async-inference endpoint emulator."""
