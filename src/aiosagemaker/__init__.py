@@ -1,1 +1,75 @@
-"""aiosagemaker: asyncio-native client for Amazon SageMaker Async Inference."""
+"""aiosagemaker: asyncio-native client for Amazon SageMaker Async Inference.
+
+Public names mirror the SageMaker Python SDK (``sagemaker.predictor_async``,
+``sagemaker.async_inference``, ``sagemaker.exceptions``): migrate by adding ``await``.
+Serializers and deserializers live in :mod:`aiosagemaker.serializers` and
+:mod:`aiosagemaker.deserializers`; the most used ones are re-exported here.
+"""
+
+from ._config import AsyncInferenceConfig, WaiterConfig
+from ._exceptions import (
+    AsyncInferenceError,
+    AsyncInferenceModelError,
+    EndpointNotFoundError,
+    ObjectNotExistedError,
+    PollingTimeoutError,
+    ResultDeserializationError,
+    UnexpectedClientError,
+    UnsupportedFeatureError,
+)
+from ._predictor import AsyncPredictor
+from ._response import AsyncInferenceResponse, InferenceStatus
+from ._types import Deserializer, Serializer
+from .deserializers import (
+    BytesDeserializer,
+    CSVDeserializer,
+    JSONDeserializer,
+    JSONLinesDeserializer,
+    NumpyDeserializer,
+    PandasDeserializer,
+    StreamDeserializer,
+    StringDeserializer,
+)
+from .serializers import (
+    CSVSerializer,
+    IdentitySerializer,
+    JSONLinesSerializer,
+    JSONSerializer,
+    NumpySerializer,
+    StringSerializer,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncInferenceConfig",
+    "AsyncInferenceError",
+    "AsyncInferenceModelError",
+    "AsyncInferenceResponse",
+    "AsyncPredictor",
+    "BytesDeserializer",
+    "CSVDeserializer",
+    "CSVSerializer",
+    "Deserializer",
+    "EndpointNotFoundError",
+    "IdentitySerializer",
+    "InferenceStatus",
+    "JSONDeserializer",
+    "JSONLinesDeserializer",
+    "JSONLinesSerializer",
+    "JSONSerializer",
+    "NumpyDeserializer",
+    "NumpySerializer",
+    "ObjectNotExistedError",
+    "PandasDeserializer",
+    "PollingTimeoutError",
+    "ResultDeserializationError",
+    "Serializer",
+    "StreamDeserializer",
+    "StringDeserializer",
+    "StringSerializer",
+    "UnexpectedClientError",
+    "UnsupportedFeatureError",
+    "WaiterConfig",
+    "__version__",
+]

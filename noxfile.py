@@ -1,0 +1,55 @@
+"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``, ``nox -s bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "demo"]
+nox.options.reuse_existing_virtualenvs = True
+
+TEST_DEPS = ["pytest>=8", "anyio>=4.4", "awscli"]
+
+# The two aiobotocore lines we support: aioboto3 15.x pins aiobotocore 2.25 (botocore 1.40);
+# aiobotocore 3.x brings botocore 1.43 (inline Body, Filename, S3OutputPathExtension).
+LINES = {
+    "aiobotocore3": [".[local,numpy,pandas]", "aiobotocore>=3.9.1,<4"],
+    "aioboto3": [".[local,numpy,pandas,aioboto3]", "aioboto3>=15,<16"],
+}
+
+
+@nox.session
+@nox.parametrize("line", list(LINES))
+def tests(session: nox.Session, line: str) -> None:
+    """Run the test suite against real local servers (moto and the emulator)."""
+    session.install(*LINES[line], *TEST_DEPS)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.15")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src, tests, examples and this file."""
+    session.install(".[local,numpy,pandas]", "mypy>=1.15", "pytest>=8", "anyio>=4.4", "nox")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The quickstart example against the embedded local emulator (no AWS account needed)."""
+    session.install(".[local]")
+    session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the tests); results are written as JSON under benchmarks/."""
+    session.install(".[local]")
+    session.run("python", "benchmarks/bench_emulator.py", "--output", "benchmarks/emulator.json")

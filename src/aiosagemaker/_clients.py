@@ -1,0 +1,99 @@
+"""Creating aiobotocore clients from an aioboto3 or aiobotocore session, and the default bucket."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ._exceptions import UnexpectedClientError
+
+__all__ = ["DEFAULT_MAX_POOL_CONNECTIONS", "ClientFactory"]
+
+DEFAULT_MAX_POOL_CONNECTIONS = 64
+"""Connection pool per client; botocore's 10 starves a few dozen concurrent waits."""
+
+
+class ClientFactory:
+    """Makes clients for one predictor; endpoints and region come from the standard chain.
+
+    Args:
+        session: ``aioboto3.Session``, aiobotocore ``AioSession`` or None (a new AioSession).
+        client_config: A botocore ``Config`` / ``AioConfig`` merged over the library defaults.
+    """
+
+    def __init__(self, session: Any = None, client_config: Any = None) -> None:
+        if session is not None and not (
+            hasattr(session, "create_client") or hasattr(session, "client")
+        ):
+            raise TypeError(
+                "session must be an aioboto3.Session or an aiobotocore AioSession, got "
+                f"{type(session).__name__}"
+            )
+        if client_config is not None and not hasattr(client_config, "merge"):
+            raise TypeError(
+                "client_config must be a botocore.config.Config or aiobotocore AioConfig, got "
+                f"{type(client_config).__name__}"
+            )
+        self._session = session
+        config = AioConfig(max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS)
+        self.config: AioConfig = config if client_config is None else config.merge(client_config)
+
+    @property
+    def max_pool_connections(self) -> int:
+        """Connection pool size of each client this factory makes."""
+        return int(self.config.max_pool_connections)
+
+    def client(self, service: str) -> AbstractAsyncContextManager[Any]:
+        """An async context manager yielding an open aiobotocore client for ``service``."""
+        if self._session is None:
+            self._session = get_session()
+        if isinstance(self._session, AioSession) or hasattr(self._session, "create_client"):
+            return self._session.create_client(service, config=self.config)  # type: ignore[no-any-return]
+        return self._session.client(service, config=self.config)  # type: ignore[no-any-return]
+
+    async def default_bucket(self, s3: Any, *, create: bool) -> str:
+        """``sagemaker-{region}-{account}`` (account from STS), created only if ``create``."""
+        region = s3.meta.region_name
+        try:
+            async with self.client("sts") as sts:
+                identity = await sts.get_caller_identity()
+        except (BotoCoreError, ClientError) as error:
+            raise UnexpectedClientError(
+                f"could not find the AWS account for the default bucket ({error}); pass "
+                "default_bucket='my-bucket' to AsyncPredictor"
+            ) from error
+        bucket = f"sagemaker-{region}-{identity['Account']}"
+        try:
+            await s3.head_bucket(Bucket=bucket)
+            return bucket
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise UnexpectedClientError(
+                    f"cannot use the default bucket {bucket!r}: {error}. Pass "
+                    "default_bucket='my-bucket' to AsyncPredictor",
+                    code=code,
+                ) from error
+        if not create:
+            raise UnexpectedClientError(
+                f"the default bucket {bucket!r} does not exist. Create it, pass "
+                "default_bucket='my-bucket', or pass create_default_bucket=True to let "
+                "AsyncPredictor create it",
+                code="NoSuchBucket",
+            )
+        params: dict[str, Any] = {"Bucket": bucket}
+        if region and region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await s3.create_bucket(**params)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code not in ("BucketAlreadyOwnedByYou",):
+                raise UnexpectedClientError(
+                    f"could not create the default bucket {bucket!r}: {error}", code=code
+                ) from error
+        return bucket

@@ -1,0 +1,199 @@
+"""Configuration objects: :class:`WaiterConfig` and :class:`AsyncInferenceConfig`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._limits import (
+    MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MAX,
+    MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MIN,
+)
+
+__all__ = ["AsyncInferenceConfig", "WaiterConfig"]
+
+
+def _check_number(name: str, value: object, *, integer: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        kind = "an int" if integer else "a number (int or float)"
+        raise TypeError(
+            f"WaiterConfig.{name} must be {kind}, got {type(value).__name__}: {value!r}"
+        )
+    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+        raise ValueError(f"WaiterConfig.{name} must be finite, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class WaiterConfig:
+    """How long and how often to look for a result.
+
+    With only the SDK's two arguments it behaves like the SDK: the first check is immediate,
+    then ``delay`` seconds pass between checks, ``max_attempts`` checks in all.
+
+    Args:
+        max_attempts: Number of checks (the first one included). ``None`` means unlimited and
+            needs ``timeout``.
+        delay: Seconds before the second check.
+        backoff: Factor applied to the delay after each check (1.0 keeps it fixed).
+        max_delay: Upper bound for one delay when ``backoff`` grows it.
+        jitter: Fraction (0 to 1) of each delay taken off at random, to spread many waiters.
+        timeout: Overall limit in seconds; the last sleep is shortened to end on it and a final
+            check is made there.
+
+    Example:
+        >>> WaiterConfig(max_attempts=120, delay=0.5, backoff=1.5, max_delay=10, timeout=600)
+    """
+
+    max_attempts: int | None = 60
+    delay: float = 15
+    backoff: float = field(default=1.0, kw_only=True)
+    max_delay: float | None = field(default=None, kw_only=True)
+    jitter: float = field(default=0.0, kw_only=True)
+    timeout: float | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is None:
+            if self.timeout is None:
+                raise ValueError(
+                    "WaiterConfig(max_attempts=None) waits without an attempt limit and needs "
+                    "timeout=<seconds>; give one of the two"
+                )
+        else:
+            _check_number("max_attempts", self.max_attempts, integer=True)
+            if self.max_attempts < 1:
+                raise ValueError(
+                    f"WaiterConfig.max_attempts must be at least 1, got {self.max_attempts}"
+                )
+        _check_number("delay", self.delay)
+        if self.delay <= 0:
+            raise ValueError(f"WaiterConfig.delay must be > 0 seconds, got {self.delay!r}")
+        _check_number("backoff", self.backoff)
+        if self.backoff < 1:
+            raise ValueError(f"WaiterConfig.backoff must be >= 1.0, got {self.backoff!r}")
+        if self.max_delay is not None:
+            _check_number("max_delay", self.max_delay)
+            if self.max_delay < self.delay:
+                raise ValueError(
+                    f"WaiterConfig.max_delay ({self.max_delay!r}) must be >= delay ({self.delay!r})"
+                )
+        _check_number("jitter", self.jitter)
+        if not 0 <= self.jitter <= 1:
+            raise ValueError(f"WaiterConfig.jitter must be between 0 and 1, got {self.jitter!r}")
+        if self.timeout is not None:
+            _check_number("timeout", self.timeout)
+            if self.timeout <= 0:
+                raise ValueError(f"WaiterConfig.timeout must be > 0 seconds, got {self.timeout!r}")
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """Yield the sleeps between consecutive checks (one fewer than the attempts)."""
+        rng = rng or random.Random()
+        delay = float(self.delay)
+        count = 0
+        while self.max_attempts is None or count < self.max_attempts - 1:
+            count += 1
+            bounded = delay if self.max_delay is None else min(delay, float(self.max_delay))
+            yield bounded * (1 - self.jitter * rng.random())
+            delay *= self.backoff
+
+    def _to_request_dict(self) -> dict[str, Any]:
+        """The botocore waiter dict the SDK builds (``Delay`` / ``MaxAttempts``)."""
+        return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
+
+
+_NOTIFICATION_KEYS = frozenset({"SuccessTopic", "ErrorTopic", "IncludeInferenceResponseIn"})
+_INCLUDE_VALUES = frozenset({"SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"})
+
+
+def _check_s3_path(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.startswith(("s3://", "https://")):
+        raise ValueError(f"AsyncInferenceConfig.{name} must be an s3:// URI, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncInferenceConfig:
+    """Deploy-time async settings of an endpoint (CreateEndpointConfig's AsyncInferenceConfig).
+
+    Args:
+        output_path: ``S3OutputPath`` where results are written.
+        max_concurrent_invocations_per_instance: ``MaxConcurrentInvocationsPerInstance``
+            of ``ClientConfig``.
+        kms_key_id: ``KmsKeyId`` used to encrypt results.
+        notification_config: ``NotificationConfig`` dict with ``SuccessTopic``, ``ErrorTopic``
+            and ``IncludeInferenceResponseIn``.
+        failure_path: ``S3FailurePath`` where failure files are written.
+    """
+
+    output_path: str | None = None
+    max_concurrent_invocations_per_instance: int | None = None
+    kms_key_id: str | None = None
+    notification_config: Mapping[str, Any] | None = None
+    failure_path: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_s3_path("output_path", self.output_path)
+        _check_s3_path("failure_path", self.failure_path)
+        limit = self.max_concurrent_invocations_per_instance
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MIN
+            <= limit
+            <= MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MAX
+        ):
+            raise ValueError(
+                "AsyncInferenceConfig.max_concurrent_invocations_per_instance must be an int from "
+                f"{MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MIN} to "
+                f"{MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MAX}, got {limit!r}"
+            )
+        if self.notification_config is not None:
+            self._check_notification_config(self.notification_config)
+
+    @staticmethod
+    def _check_notification_config(config: Mapping[str, Any]) -> None:
+        if not isinstance(config, Mapping):
+            raise TypeError(
+                "AsyncInferenceConfig.notification_config must be a dict with SuccessTopic, "
+                f"ErrorTopic and/or IncludeInferenceResponseIn, got {type(config).__name__}"
+            )
+        unknown = set(config) - _NOTIFICATION_KEYS
+        if unknown:
+            raise ValueError(
+                f"AsyncInferenceConfig.notification_config has unknown keys {sorted(unknown)}; "
+                f"allowed keys are {sorted(_NOTIFICATION_KEYS)}"
+            )
+        for key in ("SuccessTopic", "ErrorTopic"):
+            topic = config.get(key)
+            if topic is not None and not (isinstance(topic, str) and topic.startswith("arn:")):
+                raise ValueError(
+                    f"notification_config[{key!r}] must be an SNS topic ARN, got {topic!r}"
+                )
+        include = config.get("IncludeInferenceResponseIn", [])
+        if isinstance(include, str) or not set(include) <= _INCLUDE_VALUES:
+            raise ValueError(
+                "notification_config['IncludeInferenceResponseIn'] must be a list drawn from "
+                f"{sorted(_INCLUDE_VALUES)}, got {include!r}"
+            )
+
+    def to_request_dict(self) -> dict[str, Any]:
+        """The ``AsyncInferenceConfig`` dict for CreateEndpointConfig (unset keys left out)."""
+        output: dict[str, Any] = {}
+        if self.output_path is not None:
+            output["S3OutputPath"] = self.output_path
+        if self.failure_path is not None:
+            output["S3FailurePath"] = self.failure_path
+        if self.kms_key_id:
+            output["KmsKeyId"] = self.kms_key_id
+        if self.notification_config:
+            output["NotificationConfig"] = dict(self.notification_config)
+        request: dict[str, Any] = {"OutputConfig": output}
+        if self.max_concurrent_invocations_per_instance:
+            request["ClientConfig"] = {
+                "MaxConcurrentInvocationsPerInstance": self.max_concurrent_invocations_per_instance
+            }
+        return request
+
+    _to_request_dict = to_request_dict

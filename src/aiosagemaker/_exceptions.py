@@ -1,0 +1,175 @@
+"""The exception tree of aiosagemaker.
+
+Names and message formats mirror ``sagemaker.exceptions`` so that code matching on them keeps
+working::
+
+    AsyncInferenceError                    base of everything raised about an inference
+    ├── ObjectNotExistedError              a single check found no result yet
+    ├── PollingTimeoutError                waiting ran out (also a built-in TimeoutError)
+    ├── AsyncInferenceModelError           the model failed: the failure file's text
+    ├── ResultDeserializationError         the result is in S3 but could not be decoded
+    ├── UnexpectedClientError              an AWS error that waiting cannot fix
+    │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
+    └── UnsupportedFeatureError            the installed botocore lacks an API feature
+
+Usage mistakes (wrong argument types or values) raise plain ``TypeError`` / ``ValueError``.
+Every error carries, as attributes, the S3 locations and the inference id it concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AsyncInferenceError",
+    "AsyncInferenceModelError",
+    "EndpointNotFoundError",
+    "ObjectNotExistedError",
+    "PollingTimeoutError",
+    "ResultDeserializationError",
+    "UnexpectedClientError",
+    "UnsupportedFeatureError",
+]
+
+
+class AsyncInferenceError(Exception):
+    """Base class: formats ``fmt`` with the keyword arguments, kept in ``kwargs``.
+
+    Context attributes (``output_path``, ``failure_path``, ``inference_id``) default to None and
+    are filled in wherever the library knows them.
+    """
+
+    fmt = "An unspecified error occurred"
+
+    def __init__(
+        self,
+        *,
+        output_path: str | None = None,
+        failure_path: str | None = None,
+        inference_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if output_path is not None:
+            kwargs.setdefault("output_path", output_path)
+        super().__init__(self.fmt.format(**kwargs))
+        self.kwargs = kwargs
+        self.output_path = output_path
+        self.failure_path = failure_path
+        self.inference_id = inference_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        context = {
+            "output_path": self.output_path,
+            "failure_path": self.failure_path,
+            "inference_id": self.inference_id,
+        }
+        return (_rebuild, (type(self), dict(self.kwargs), context), self.__dict__)
+
+
+def _rebuild(
+    cls: type[AsyncInferenceError], kwargs: dict[str, Any], context: dict[str, Any]
+) -> AsyncInferenceError:
+    error = cls.__new__(cls)
+    AsyncInferenceError.__init__(error, **{**kwargs, **context})
+    return error
+
+
+class ObjectNotExistedError(AsyncInferenceError):
+    """A single check (``get_result()`` without a WaiterConfig) found no result yet."""
+
+    fmt = "Object not exist at {output_path}. {message}"
+
+    def __init__(self, message: str, output_path: str, **context: Any) -> None:
+        super().__init__(message=message, output_path=output_path, **context)
+        self.message = message
+
+
+class PollingTimeoutError(AsyncInferenceError, TimeoutError):
+    """Waiting ended (attempts or overall timeout) with neither a result nor a failure.
+
+    ``seconds`` is the time actually waited; ``attempts`` the number of checks made.
+    """
+
+    fmt = "No result at {output_path} after polling for {seconds} seconds. {message}"
+
+    def __init__(
+        self, message: str, output_path: str, seconds: float, *, attempts: int = 0, **context: Any
+    ) -> None:
+        super().__init__(message=message, output_path=output_path, seconds=seconds, **context)
+        self.message = message
+        self.seconds = seconds
+        self.attempts = attempts
+
+
+class AsyncInferenceModelError(AsyncInferenceError):
+    """The endpoint wrote a failure file; ``message`` is its text, verbatim."""
+
+    fmt = "Model returned error: {message} "
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+
+
+class ResultDeserializationError(AsyncInferenceError):
+    """The result object exists but the deserializer could not decode it.
+
+    The object is left in S3 untouched; ``output_path`` names it and ``content_type`` is the
+    type S3 reported. The deserializer's exception is chained as ``__cause__``.
+    """
+
+    fmt = (
+        "Could not decode the result at {output_path} (ContentType {content_type!r}) with "
+        "{deserializer}: {message}. The object is still in S3; fetch it with another "
+        "deserializer (for example BytesDeserializer) or fix the model's output format."
+    )
+
+    def __init__(
+        self,
+        message: str,
+        output_path: str,
+        content_type: str,
+        deserializer: str,
+        **context: Any,
+    ) -> None:
+        super().__init__(
+            message=message,
+            output_path=output_path,
+            content_type=content_type,
+            deserializer=deserializer,
+            **context,
+        )
+        self.message = message
+        self.content_type = content_type
+
+
+class UnexpectedClientError(AsyncInferenceError):
+    """An AWS error that waiting cannot fix (access denied, missing bucket, bad request).
+
+    ``code`` is the AWS error code when there is one; the botocore error is chained.
+    """
+
+    fmt = "Encountered unexpected client error: {message}"
+
+    def __init__(self, message: str, *, code: str | None = None, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+        self.code = code
+
+
+class EndpointNotFoundError(UnexpectedClientError):
+    """InvokeEndpointAsync was answered with "endpoint not found"."""
+
+    def __init__(self, message: str, *, endpoint_name: str, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.endpoint_name = endpoint_name
+
+
+class UnsupportedFeatureError(AsyncInferenceError):
+    """The installed botocore does not know an InvokeEndpointAsync feature that was asked for."""
+
+    fmt = "{message}"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message

@@ -1,0 +1,361 @@
+"""AsyncPredictor: uploads input, calls InvokeEndpointAsync, hands out awaitable responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+from botocore.exceptions import ClientError, ParamValidationError
+
+from ._clients import ClientFactory
+from ._config import WaiterConfig
+from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
+from ._limits import INLINE_BODY_MAX_BYTES
+from ._response import AsyncInferenceResponse, parse_token
+from ._s3 import S3Transport, S3Uri, input_key
+from ._types import Deserializer, Serializer
+from ._waiting import S3Polling, WaitStrategy
+from .deserializers import BytesDeserializer
+from .serializers import IdentitySerializer
+
+__all__ = ["AsyncPredictor"]
+
+logger = logging.getLogger("aiosagemaker")
+
+_NEW_FIELDS = {
+    "Body": "1.43.29",
+    "Filename": "1.42.54",
+    "S3OutputPathExtension": "1.42.54",
+}
+_UNSET: Any = object()
+
+
+def _accept_header(accept: str | tuple[str, ...] | list[str]) -> str:
+    """A str ACCEPT is sent as it is; a sequence is joined (the SDK joins a str's characters)."""
+    return accept if isinstance(accept, str) else ", ".join(accept)
+
+
+def _to_payload(serialized: Any) -> bytes | Any:
+    """Serializer output as bytes, or the readable file object itself."""
+    if isinstance(serialized, str):
+        return serialized.encode("utf-8")
+    if isinstance(serialized, (bytes, bytearray, memoryview)):
+        return bytes(serialized)
+    if hasattr(serialized, "read"):
+        return serialized
+    raise TypeError(
+        f"the serializer returned {type(serialized).__name__}; it must return bytes, str or a "
+        "readable file-like object"
+    )
+
+
+class AsyncPredictor:
+    """Client for one SageMaker async endpoint, on the running event loop.
+
+    Args:
+        endpoint_name: The endpoint to invoke.
+        session: An ``aioboto3.Session`` or an aiobotocore ``AioSession``; default: a new
+            aiobotocore session with the standard credential, region and endpoint-URL chain.
+        serializer: Turns ``data`` into the uploaded payload (SDK serializers work).
+        deserializer: Decodes the result (SDK deserializers work).
+        default_bucket: Bucket for uploaded inputs; default ``sagemaker-{region}-{account}``.
+        input_prefix: Key prefix for uploaded inputs.
+        client_config: A botocore/aiobotocore ``Config`` merged over the library's defaults.
+        waiter_config: What ``await response`` and ``predict`` wait with by default.
+        inline: Send payloads of at most 128,000 bytes in the request instead of uploading
+            them: True, False, or "auto" (inline when botocore supports it and it fits).
+        create_default_bucket: Create the default bucket when it does not exist.
+        max_concurrency: Most S3 requests in flight at once (default: the connection pool size).
+        transient_retries: Retries of one S3 request on throttling, 5xx or connection errors.
+
+    Example:
+        >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
+        ...                           deserializer=JSONDeserializer()) as predictor:
+        ...     result = await predictor.predict({"inputs": [1, 2, 3]})
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        session: Any = None,
+        serializer: Serializer = IdentitySerializer(),  # noqa: B008 - immutable default
+        deserializer: Deserializer = BytesDeserializer(),  # noqa: B008 - immutable default
+        default_bucket: str | None = None,
+        input_prefix: str = "async-endpoint-inputs",
+        client_config: Any = None,
+        waiter_config: WaiterConfig = WaiterConfig(),  # noqa: B008 - frozen
+        inline: bool | Literal["auto"] = False,
+        create_default_bucket: bool = False,
+        max_concurrency: int | None = None,
+        transient_retries: int = 3,
+    ) -> None:
+        if not isinstance(endpoint_name, str) or not endpoint_name:
+            raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
+        if not isinstance(serializer, Serializer):
+            raise TypeError(
+                "serializer must have CONTENT_TYPE and serialize(data), got "
+                f"{type(serializer).__name__}"
+            )
+        if not isinstance(deserializer, Deserializer):
+            raise TypeError(
+                "deserializer must have ACCEPT and deserialize(stream, content_type), got "
+                f"{type(deserializer).__name__}"
+            )
+        if not isinstance(waiter_config, WaiterConfig):
+            raise TypeError(
+                f"waiter_config must be a WaiterConfig, got {type(waiter_config).__name__}"
+            )
+        if inline not in (True, False, "auto"):
+            raise ValueError(f"inline must be True, False or 'auto', got {inline!r}")
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+        self.endpoint_name = endpoint_name
+        self.serializer = serializer
+        self.deserializer = deserializer
+        self.default_bucket = default_bucket
+        self.input_prefix = input_prefix
+        self.waiter_config = waiter_config
+        self.inline = inline
+        self.create_default_bucket = create_default_bucket
+        self._factory = ClientFactory(session, client_config)
+        self._max_concurrency = max_concurrency
+        self._transient_retries = transient_retries
+        self._stack: AsyncExitStack | None = None
+        self._open_lock: anyio.Lock | None = None
+        self._runtime: Any = None
+        self._transport: S3Transport | None = None
+        self._strategy: WaitStrategy | None = None
+        self._bucket_lock: anyio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncPredictor:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the clients and their connection pools. The predictor can be reopened."""
+        stack, self._stack = self._stack, None
+        self._runtime = self._transport = self._strategy = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _open(self) -> None:
+        """Create the shared clients once, inside the running event loop."""
+        if self._stack is not None:
+            return
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._stack is not None:
+                return
+            async with AsyncExitStack() as stack:
+                runtime = await stack.enter_async_context(self._factory.client("sagemaker-runtime"))
+                s3 = await stack.enter_async_context(self._factory.client("s3"))
+                limiter = anyio.CapacityLimiter(
+                    self._max_concurrency or self._factory.max_pool_connections
+                )
+                self._transport = S3Transport(s3, limiter, max_retries=self._transient_retries)
+                self._strategy = S3Polling(self._transport)
+                self._runtime = runtime
+                self._stack = stack.pop_all()
+
+    async def _wait_strategy(self) -> WaitStrategy:
+        await self._open()
+        assert self._strategy is not None
+        return self._strategy
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def predict_async(
+        self,
+        data: Any = None,
+        input_path: str | None = None,
+        initial_args: Mapping[str, Any] | None = None,
+        inference_id: str | None = None,
+    ) -> AsyncInferenceResponse:
+        """Submit one inference; return its response handle without waiting for the result.
+
+        Exactly one of ``data`` (serialized, then uploaded or sent inline) and ``input_path``
+        (an existing ``s3://`` object) is required; with both, ``data`` is uploaded to
+        exactly ``input_path`` (as the SDK does).
+
+        Raises:
+            ValueError / TypeError: bad arguments (the message says which and how to fix).
+            EndpointNotFoundError: the endpoint does not exist in this region/account.
+            UnexpectedClientError: S3 or SageMaker refused the request.
+            UnsupportedFeatureError: the installed botocore lacks a requested field.
+        """
+        if data is None and input_path is None:
+            raise ValueError(
+                "Please provide input data or input Amazon S3 location to use async prediction: "
+                "pass data=<payload> or input_path='s3://bucket/key'"
+            )
+        target = None if input_path is None else S3Uri.parse(input_path, what="input_path")
+        args = self._request_args(initial_args, inference_id)
+        await self._open()
+        assert self._transport is not None
+        if data is not None:
+            payload = _to_payload(self.serializer.serialize(data))
+            if target is None and self._send_inline(payload):
+                args["Body"] = payload
+            else:
+                target = target or S3Uri(
+                    await self._bucket(), input_key(self.input_prefix, self.endpoint_name)
+                )
+                await self._transport.put(target, payload, self.serializer.CONTENT_TYPE)
+        if target is not None:
+            args["InputLocation"] = str(target)
+        response = await self._invoke(args)
+        logger.debug("invoked %s: %s", self.endpoint_name, response.get("InferenceId"))
+        return AsyncInferenceResponse(
+            self,
+            response["OutputLocation"],
+            response.get("FailureLocation"),
+            response.get("InferenceId") or inference_id,
+        )
+
+    async def predict(
+        self,
+        data: Any = None,
+        input_path: str | None = None,
+        initial_args: Mapping[str, Any] | None = None,
+        inference_id: str | None = None,
+        waiter_config: WaiterConfig = _UNSET,
+    ) -> Any:
+        """Submit one inference and wait for its decoded result (``predict_async`` + wait)."""
+        waiter_config = self.waiter_config if waiter_config is _UNSET else waiter_config
+        if not isinstance(waiter_config, WaiterConfig):
+            raise ValueError(
+                f"waiter_config should be a WaiterConfig object, got {type(waiter_config).__name__}"
+            )
+        response = await self.predict_async(data, input_path, initial_args, inference_id)
+        return await response.get_result(waiter_config)
+
+    def response_from_token(self, token: str) -> AsyncInferenceResponse:
+        """Rebuild a response from ``AsyncInferenceResponse.continuation_token()``."""
+        state = parse_token(token)
+        if state.get("endpoint_name") != self.endpoint_name:
+            raise ValueError(
+                f"the token belongs to endpoint {state.get('endpoint_name')!r}, not "
+                f"{self.endpoint_name!r}; use a predictor for that endpoint"
+            )
+        return AsyncInferenceResponse(
+            self, state["output_path"], state.get("failure_path"), state.get("inference_id")
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _request_args(
+        self, initial_args: Mapping[str, Any] | None, inference_id: str | None
+    ) -> dict[str, Any]:
+        if initial_args is not None and not isinstance(initial_args, Mapping):
+            raise TypeError(
+                f"initial_args must be a dict of InvokeEndpointAsync arguments, got "
+                f"{type(initial_args).__name__}"
+            )
+        args = dict(initial_args or {})
+        for key in ("InputLocation", "Body"):
+            if key in args:
+                raise ValueError(
+                    f"initial_args[{key!r}] is not used: pass the payload as data= or its S3 "
+                    "location as input_path="
+                )
+        args.setdefault("EndpointName", self.endpoint_name)
+        args.setdefault("ContentType", self.serializer.CONTENT_TYPE)
+        args.setdefault("Accept", _accept_header(self.deserializer.ACCEPT))
+        if inference_id is not None:
+            args["InferenceId"] = inference_id
+        return args
+
+    def _supports(self, field: str) -> bool:
+        model = self._runtime.meta.service_model.operation_model("InvokeEndpointAsync")
+        return field in model.input_shape.members
+
+    def _send_inline(self, payload: Any) -> bool:
+        if self.inline is False:
+            return False
+        fits = isinstance(payload, bytes) and len(payload) <= INLINE_BODY_MAX_BYTES
+        if self.inline == "auto":
+            return fits and self._supports("Body")
+        if not self._supports("Body"):
+            raise UnsupportedFeatureError(self._too_old("Body"))
+        if not fits:
+            size = f"{len(payload)} bytes" if isinstance(payload, bytes) else "a file object"
+            raise ValueError(
+                f"inline=True but the payload is {size}; InvokeEndpointAsync takes at most "
+                f"{INLINE_BODY_MAX_BYTES} bytes inline. Use inline='auto' to upload larger "
+                "payloads to S3 instead"
+            )
+        return True
+
+    def _too_old(self, field: str) -> str:
+        import botocore
+
+        return (
+            f"InvokeEndpointAsync field {field!r} needs botocore >= {_NEW_FIELDS[field]}, but "
+            f"botocore {botocore.__version__} is installed (aioboto3 15.x pins it). Install "
+            "aiobotocore >= 3 (pip install -U 'aiobotocore>=3'), or leave the field out"
+        )
+
+    async def _invoke(self, args: dict[str, Any]) -> dict[str, Any]:
+        for field in _NEW_FIELDS:
+            if field in args and not self._supports(field):
+                raise UnsupportedFeatureError(self._too_old(field))
+        try:
+            response: dict[str, Any] = await self._runtime.invoke_endpoint_async(**args)
+        except ParamValidationError as error:
+            raise ValueError(f"invalid InvokeEndpointAsync arguments: {error}") from error
+        except ClientError as error:
+            raise self._invoke_error(error) from error
+        return response
+
+    def _invoke_error(self, error: ClientError) -> UnexpectedClientError:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+        if code == "ValidationError" and "not found" in message.lower():
+            return EndpointNotFoundError(
+                f"{message} Check the endpoint name {self.endpoint_name!r}, the region "
+                f"({self._runtime.meta.region_name}) and the SageMaker runtime URL "
+                "(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME); the endpoint must be InService and "
+                "have an AsyncInferenceConfig.",
+                code=code,
+                endpoint_name=self.endpoint_name,
+            )
+        return UnexpectedClientError(
+            f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} failed with {code}: {message}",
+            code=code,
+        )
+
+    async def _bucket(self) -> str:
+        if self.default_bucket is not None:
+            return self.default_bucket
+        if self._bucket_lock is None:
+            self._bucket_lock = anyio.Lock()
+        async with self._bucket_lock:
+            if self.default_bucket is None:
+                assert self._transport is not None
+                self.default_bucket = await self._factory.default_bucket(
+                    self._transport.client, create=self.create_default_bucket
+                )
+        return self.default_bucket

@@ -1,0 +1,118 @@
+"""Fixtures: the local emulator (with moto's S3/SNS/SQS) and recording proxies, all on loopback.
+
+Clients under test reach the servers only through the standard ``AWS_ENDPOINT_URL_*``
+variables. S3 traffic of the client goes through :class:`S3FaultProxy` (faults are injected
+there, on the server side, and every request is counted); the emulator itself talks to moto
+directly, so injected faults hit only the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from s3_fault_proxy import S3FaultProxy, running_proxy
+
+from aiosagemaker.local import EndpointSpec, LocalEndpoint
+
+BUCKET = "aiosagemaker-tests"
+
+
+async def scripted_model(body: bytes, content_type: str | None, accept: str | None) -> Any:
+    """A test model steered by its JSON payload.
+
+    Keys: ``sleep`` (seconds of model latency), ``fail`` (raise with this message),
+    ``output`` (JSON value to return), ``raw_b64`` (exact bytes to return),
+    ``content_type`` (of the result; default application/json). Anything else is echoed.
+    """
+    try:
+        spec = json.loads(body)
+    except ValueError:
+        return body, content_type or "application/octet-stream"
+    if not isinstance(spec, dict):
+        return json.dumps(spec).encode(), "application/json"
+    await asyncio.sleep(float(spec.get("sleep", 0)))
+    if "fail" in spec:
+        raise RuntimeError(spec["fail"])
+    result_type = spec.get("content_type", "application/json")
+    if "raw_b64" in spec:
+        return base64.b64decode(spec["raw_b64"]), result_type
+    return json.dumps(spec.get("output", spec)).encode(), result_type
+
+
+ENDPOINTS = [
+    EndpointSpec(name="scripted", model=scripted_model, max_concurrent_invocations_per_instance=64),
+    EndpointSpec(
+        name="no-failure-path",
+        model=scripted_model,
+        failure_path=False,
+        max_concurrent_invocations_per_instance=8,
+    ),
+    EndpointSpec(name="demo", model="aiosagemaker.local.models:demo"),
+]
+
+
+@pytest.fixture(scope="session")
+def local() -> Iterator[LocalEndpoint]:
+    """One emulator for the whole session (endpoints above, moto behind it)."""
+    with LocalEndpoint(endpoints=ENDPOINTS) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_proxy(local: LocalEndpoint) -> Iterator[S3FaultProxy]:
+    with running_proxy(local.s3_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def runtime_proxy(local: LocalEndpoint) -> Iterator[S3FaultProxy]:
+    """Records what reaches InvokeEndpointAsync (headers and body), server side."""
+    with running_proxy(local.runtime_url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def aws_env(
+    monkeypatch: pytest.MonkeyPatch,
+    local: LocalEndpoint,
+    s3_proxy: S3FaultProxy,
+    runtime_proxy: S3FaultProxy,
+) -> Iterator[dict[str, str]]:
+    """The emulator's environment, with the client's S3 and runtime traffic via the proxies."""
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    env = dict(local.env)
+    env["AWS_ENDPOINT_URL_S3"] = s3_proxy.url
+    env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime_proxy.url
+    env["AWS_CONFIG_FILE"] = "/dev/null"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s3_proxy.reset()
+    runtime_proxy.reset()
+    yield env
+    s3_proxy.reset()
+    runtime_proxy.reset()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def s3(aws_env: dict[str, str], local: LocalEndpoint) -> AsyncIterator[Any]:
+    """A plain aiobotocore S3 client straight to moto (test setup and inspection)."""
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client("s3", endpoint_url=local.s3_url) as client:
+        try:
+            await client.create_bucket(Bucket=BUCKET)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        yield client

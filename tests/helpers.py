@@ -1,0 +1,46 @@
+"""Small helpers shared by the client tests (not fixtures)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from conftest import BUCKET
+
+from aiosagemaker import AsyncPredictor, JSONDeserializer, JSONSerializer, WaiterConfig
+
+FAST = WaiterConfig(max_attempts=400, delay=0.02, timeout=20)
+"""Waits up to 20 s, checking every 20 ms: for results the test expects to arrive."""
+
+
+def make_predictor(endpoint: str = "scripted", **kwargs: Any) -> AsyncPredictor:
+    kwargs.setdefault("default_bucket", BUCKET)
+    kwargs.setdefault("serializer", JSONSerializer())
+    kwargs.setdefault("deserializer", JSONDeserializer())
+    kwargs.setdefault("waiter_config", FAST)
+    return AsyncPredictor(endpoint, **kwargs)
+
+
+def raw(data: bytes, content_type: str = "application/octet-stream") -> dict[str, Any]:
+    """A scripted-model payload that makes the model return exactly ``data``."""
+    return {"raw_b64": base64.b64encode(data).decode(), "content_type": content_type}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a condition until it holds or the deadline passes (then fail loudly)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
+def key_of(uri: str) -> str:
+    return uri.split("/", 3)[3]
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()

@@ -1,0 +1,148 @@
+"""A recording, fault-injecting HTTP proxy in front of a local server, for the client's tests.
+
+It forwards every request to the real (moto) S3 server and records it, unless a :class:`Fault`
+matches: then it answers with an S3 error document, or drops the connection, on the server
+side. The client under test reaches it through ``AWS_ENDPOINT_URL_S3`` like any S3 endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import ClientSession, web
+
+_HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with ``status``/``code`` (or drop the connection)."""
+
+    method: str
+    path_contains: str
+    status: int = 503
+    code: str = "SlowDown"
+    times: int | None = None
+    reset: bool = False
+    hits: int = field(default=0, init=False)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return method == self.method and self.path_contains in path
+
+
+class S3FaultProxy:
+    """Runs on its own event loop in a background thread; ``url`` is its loopback address."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._client: ClientSession | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def reset(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.requests.clear()
+            self.headers.clear()
+
+    def count(self, method: str, path_contains: str = "") -> int:
+        with self._lock:
+            return sum(1 for m, p in self.requests if m == method and path_contains in p)
+
+    async def _start(self) -> None:
+        self._client = ClientSession(auto_decompress=False)
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._client is not None:
+            await self._client.close()
+
+    def _match(self, method: str, path: str, headers: dict[str, str]) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            self.headers.append(headers)
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        fault = self._match(request.method, request.path, dict(request.headers))
+        if fault is not None and fault.reset:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        if fault is not None:
+            document = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{fault.code}</Code><Message>injected {fault.code}</Message>"
+                f"<Resource>{request.path}</Resource><RequestId>fault</RequestId></Error>"
+            )
+            return web.Response(
+                status=fault.status,
+                body=b"" if request.method == "HEAD" else document.encode(),
+                content_type="application/xml",
+            )
+        assert self._client is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        async with self._client.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+        ) as upstream:
+            payload = await upstream.read()
+            response_headers = {
+                k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS
+            }
+            return web.Response(status=upstream.status, body=payload, headers=response_headers)
+
+
+@contextmanager
+def running_proxy(upstream: str) -> Iterator[S3FaultProxy]:
+    """Start a proxy for ``upstream`` and stop it on exit."""
+    proxy = S3FaultProxy(upstream)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
