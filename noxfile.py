@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``, ``nox -s bench``."""
+"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``, ``bench``."""
 
 from __future__ import annotations
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from s3_fault_proxy import S3FaultProxy, running_proxy
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
+from s3_fault_proxy import S3FaultProxy, running_proxy
 
 BUCKET = "aiosagemaker-tests"
 
@@ -111,8 +112,6 @@ async def s3(aws_env: dict[str, str], local: LocalEndpoint) -> AsyncIterator[Any
     from aiobotocore.session import get_session
 
     async with get_session().create_client("s3", endpoint_url=local.s3_url) as client:
-        try:
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
             await client.create_bucket(Bucket=BUCKET)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
         yield client

@@ -8,9 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from conftest import BUCKET
-
 from aiosagemaker import AsyncPredictor, JSONDeserializer, JSONSerializer, WaiterConfig
+from conftest import BUCKET
 
 FAST = WaiterConfig(max_attempts=400, delay=0.02, timeout=20)
 """Waits up to 20 s, checking every 20 ms: for results the test expects to arrive."""

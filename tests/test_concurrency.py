@@ -8,14 +8,14 @@ from typing import Any
 
 import anyio
 import pytest
-from helpers import FAST, make_predictor
-from s3_fault_proxy import S3FaultProxy
 
 from aiosagemaker import (
     AsyncInferenceModelError,
     PollingTimeoutError,
     WaiterConfig,
 )
+from helpers import FAST, make_predictor
+from s3_fault_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -37,9 +37,10 @@ def established_to(port: int) -> int:
     return count
 
 
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    with anyio.fail_after(timeout):
-        while not condition():
+async def wait_for(condition: Any, deadline: float = 10.0) -> None:
+    """Re-check ``condition`` (a kernel socket table: nothing to wait on) until the deadline."""
+    with anyio.fail_after(deadline):
+        while not condition():  # noqa: ASYNC110 - no event exists for socket state
             await anyio.sleep(0.01)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import botocore.loaders
 import pytest
-from helpers import make_predictor
-from s3_fault_proxy import S3FaultProxy
 
 from aiosagemaker import StringSerializer, UnsupportedFeatureError
 from aiosagemaker._limits import INLINE_BODY_MAX_BYTES
+from helpers import make_predictor
+from s3_fault_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -34,8 +34,11 @@ async def test_inline_body_skips_the_upload(
     async with make_predictor(inline=True) as predictor:
         assert await predictor.predict({"output": "inline!"}) == "inline!"
     assert s3_proxy.count("PUT") == 0
-    (headers,) = [h for (m, _), h in zip(runtime_proxy.requests, runtime_proxy.headers)
-                  if m == "POST"]
+    (headers,) = [
+        h
+        for (m, _), h in zip(runtime_proxy.requests, runtime_proxy.headers, strict=True)
+        if m == "POST"
+    ]
     lowered = {k.lower(): v for k, v in headers.items()}
     assert "x-amzn-sagemaker-inputlocation" not in lowered
     assert int(lowered["content-length"]) == len(b'{"output": "inline!"}')

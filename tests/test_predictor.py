@@ -10,9 +10,6 @@ import re
 from typing import Any
 
 import pytest
-from conftest import BUCKET
-from helpers import FAST, key_of, make_predictor
-from s3_fault_proxy import Fault, S3FaultProxy
 
 from aiosagemaker import (
     AsyncInferenceModelError,
@@ -23,6 +20,9 @@ from aiosagemaker import (
     WaiterConfig,
 )
 from aiosagemaker.local import LocalEndpoint
+from conftest import BUCKET
+from helpers import FAST, key_of, make_predictor
+from s3_fault_proxy import Fault, S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +31,7 @@ H = "x-amzn-sagemaker-"
 
 def invoke_headers(proxy: S3FaultProxy) -> dict[str, str]:
     """Lower-cased headers of the single InvokeEndpointAsync request seen by the proxy."""
-    posts = [h for (m, _), h in zip(proxy.requests, proxy.headers) if m == "POST"]
+    posts = [h for (m, _), h in zip(proxy.requests, proxy.headers, strict=True) if m == "POST"]
     assert len(posts) == 1, proxy.requests
     return {k.lower(): v for k, v in posts[0].items()}
 

@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from conftest import BUCKET
-from helpers import FAST, key_of, make_predictor, raw
-from s3_fault_proxy import Fault, S3FaultProxy
 
 from aiosagemaker import (
     AsyncInferenceModelError,
@@ -24,6 +21,9 @@ from aiosagemaker import (
     UnexpectedClientError,
     WaiterConfig,
 )
+from conftest import BUCKET
+from helpers import FAST, key_of, make_predictor, raw
+from s3_fault_proxy import Fault, S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -69,9 +69,7 @@ async def test_one_get_per_location_per_attempt_and_no_head(
     assert s3_proxy.count("HEAD") == 0
 
 
-async def test_model_failure_is_remembered(
-    aws_env: dict[str, str], s3_proxy: S3FaultProxy
-) -> None:
+async def test_model_failure_is_remembered(aws_env: dict[str, str], s3_proxy: S3FaultProxy) -> None:
     async with make_predictor() as predictor:
         response = await predictor.predict_async({"fail": "input had 3 columns, expected 4"})
         with pytest.raises(AsyncInferenceModelError, match="expected 4") as caught:
@@ -137,8 +135,11 @@ async def test_persistent_transient_errors_end_in_a_client_error(
     no_botocore_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
     async with make_predictor(client_config=no_botocore_retries, transient_retries=2) as p:
         response = await p.predict_async({"output": 1})
-        s3_proxy.add(Fault("GET", response.output_path.removeprefix("s3://"), status=500,
-                           code="InternalError"))
+        s3_proxy.add(
+            Fault(
+                "GET", response.output_path.removeprefix("s3://"), status=500, code="InternalError"
+            )
+        )
         with pytest.raises(UnexpectedClientError, match="kept failing after 3 attempts"):
             await response
 
@@ -148,8 +149,11 @@ async def test_access_denied_is_raised_at_once_with_a_hint(
 ) -> None:
     async with make_predictor() as predictor:
         response = await predictor.predict_async({"sleep": 5})
-        s3_proxy.add(Fault("GET", response.output_path.removeprefix("s3://"), status=403,
-                           code="AccessDenied"))
+        s3_proxy.add(
+            Fault(
+                "GET", response.output_path.removeprefix("s3://"), status=403, code="AccessDenied"
+            )
+        )
         with pytest.raises(UnexpectedClientError, match="s3:ListBucket") as caught:
             await response.get_result(WaiterConfig(max_attempts=100, delay=0.05))
     assert caught.value.code == "AccessDenied"
@@ -178,8 +182,9 @@ async def test_undecodable_result_stays_in_s3(aws_env: dict[str, str], s3: Any) 
     assert response.output_path in str(error)
     assert "JSONDeserializer" in str(error) and "application/json" in str(error)
     assert error.__cause__ is not None
-    stored = await s3.get_object(Bucket=response.output_path.split("/")[2],
-                                 Key=key_of(response.output_path))
+    stored = await s3.get_object(
+        Bucket=response.output_path.split("/")[2], Key=key_of(response.output_path)
+    )
     assert await stored["Body"].read() == b"\x00 not json"
     # the same result, fetched again with a deserializer that can read it
     async with make_predictor(deserializer=BytesDeserializer()) as raw_predictor:
@@ -235,8 +240,9 @@ async def test_malformed_failure_file(aws_env: dict[str, str], s3: Any) -> None:
 
 
 async def test_output_wins_when_both_exist(aws_env: dict[str, str], s3: Any) -> None:
-    await s3.put_object(Bucket=BUCKET, Key="both/out.out", Body=b'"the result"',
-                        ContentType="application/json")
+    await s3.put_object(
+        Bucket=BUCKET, Key="both/out.out", Body=b'"the result"', ContentType="application/json"
+    )
     await s3.put_object(Bucket=BUCKET, Key="both/err.out", Body=b"the error")
     async with make_predictor() as predictor:
         response = AsyncInferenceResponse(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiobotocore.session import AioSession
 from botocore.config import Config
-from helpers import make_predictor
 
 from aiosagemaker._clients import DEFAULT_MAX_POOL_CONNECTIONS, ClientFactory
+from helpers import make_predictor
 
 pytestmark = pytest.mark.anyio
 
