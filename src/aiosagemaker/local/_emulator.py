@@ -1,0 +1,312 @@
+"""`LocalEndpoint`: the emulator's lifecycle, on its own event loop in a background thread.
+
+moto (S3, SNS, SQS, STS) runs in its ThreadedMotoServer thread; the InvokeEndpointAsync server,
+the queues and the S3/SNS clients run on a private event loop in another thread, so the emulator
+keeps working while the caller's loop is busy or the caller is synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+import anyio.to_thread
+
+from ._aws import AwsClients
+from ._backends import MotoBackend
+from ._faults import FaultConfig, FaultState
+from ._models import ContainerModel, build_model, check_model
+from ._queue import EndpointQueue, EndpointStats, Tracker
+from ._server import RuntimeServer
+from ._spec import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    ConfigError,
+    EndpointSpec,
+    ResolvedEndpoint,
+    resolve_endpoint,
+    split_s3_uri,
+)
+
+logger = logging.getLogger("aiosagemaker.local")
+
+START_TIMEOUT_SECONDS = 60.0
+DUMMY_CREDENTIALS = ("testing", "testing")
+
+
+class LocalEndpoint:
+    """A local SageMaker async endpoint (plus moto's S3/SNS/SQS/STS) for clients and tests.
+
+    Use ``with LocalEndpoint(...) as local:`` or ``async with LocalEndpoint(...) as local:``;
+    clients reach it through :attr:`env` (``AWS_ENDPOINT_URL_*`` and dummy credentials).
+
+    Args:
+        endpoints: The endpoints to serve.
+        host: Interface for the InvokeEndpointAsync server (and moto).
+        port: Port of the InvokeEndpointAsync server; 0 picks a free one.
+        s3_endpoint_url: Use this S3-compatible endpoint instead of moto's S3.
+        sns_endpoint_url: Use this SNS endpoint instead of moto's SNS.
+        credentials: ``(access_key_id, secret_access_key)`` for the emulator's own S3/SNS
+            clients and :attr:`env`; default dummy ``testing``/``testing``.
+        region: AWS region reported everywhere.
+        account_id: Account in topic ARNs and error messages (moto's default account).
+        time_scale: Factor applied to RequestTTLSeconds and InvocationTimeoutSeconds
+            (``0.001`` turns the 60 s minimum TTL into 60 ms).
+        faults: Initial fault injection; see :meth:`set_faults`.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[EndpointSpec] | EndpointSpec,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        s3_endpoint_url: str | None = None,
+        sns_endpoint_url: str | None = None,
+        credentials: tuple[str, str] | None = None,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        time_scale: float = 1.0,
+        faults: FaultConfig | None = None,
+    ) -> None:
+        specs = [endpoints] if isinstance(endpoints, EndpointSpec) else list(endpoints)
+        if not specs:
+            raise ConfigError("at least one endpoint is needed")
+        if not (
+            isinstance(time_scale, int | float) and math.isfinite(time_scale) and time_scale > 0
+        ):
+            raise ConfigError(f"time_scale must be a positive number, got {time_scale!r}")
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {port}")
+        self.region = region
+        self.account_id = account_id
+        self.host = host
+        self._port = port
+        self.time_scale = float(time_scale)
+        self._endpoints: dict[str, ResolvedEndpoint] = {}
+        for spec in specs:
+            resolved = resolve_endpoint(spec, region=region, account_id=account_id)
+            if resolved.name in self._endpoints:
+                raise ConfigError(f"endpoint {resolved.name!r} is configured twice")
+            check_model(resolved.model)
+            self._endpoints[resolved.name] = resolved
+        self._external_s3 = s3_endpoint_url
+        self._external_sns = sns_endpoint_url
+        self._credentials = credentials
+        self._faults = FaultState(faults or FaultConfig())
+        self._tracker = Tracker()
+        self._moto: MotoBackend | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._aws: AwsClients | None = None
+        self._queues: dict[str, EndpointQueue] = {}
+        self._server: RuntimeServer | None = None
+        self.runtime_url = ""
+        self.s3_url = ""
+        self.sns_url: str | None = None
+        self.moto_url: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start moto (if used) and the emulator; blocks until it accepts invocations."""
+        if self._thread is not None:
+            raise RuntimeError("LocalEndpoint is already started")
+        has_topics = any(e.success_topic_arn or e.error_topic_arn for e in self._endpoints.values())
+        try:
+            if self._external_s3 is None or (has_topics and self._external_sns is None):
+                self._moto = MotoBackend(self.host)
+                self._moto.start()
+                self.moto_url = self._moto.url
+            self.s3_url = self._external_s3 or self.moto_url or ""
+            self.sns_url = self._external_sns or self.moto_url
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._thread = threading.Thread(
+                target=self._run_loop, args=(loop,), name="aiosagemaker-local", daemon=True
+            )
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self._astart(), loop).result(START_TIMEOUT_SECONDS)
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("emulator ready: runtime %s, s3 %s", self.runtime_url, self.s3_url)
+
+    def stop(self) -> None:
+        """Stop the emulator and moto; queued and running invocations are abandoned."""
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            if threading.current_thread() is thread:
+                raise RuntimeError("LocalEndpoint.stop() cannot be called from the emulator loop")
+            if thread.is_alive():
+                future = asyncio.run_coroutine_threadsafe(self._astop(), loop)
+                try:
+                    future.result(START_TIMEOUT_SECONDS)
+                finally:
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join(START_TIMEOUT_SECONDS)
+        self._loop = self._thread = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> LocalEndpoint:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> LocalEndpoint:
+        await anyio.to_thread.run_sync(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await anyio.to_thread.run_sync(self.stop)
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    async def _astart(self) -> None:
+        credentials = self._credentials
+        if credentials is None and self._external_s3 is None:
+            credentials = DUMMY_CREDENTIALS
+        total = sum(e.max_concurrency for e in self._endpoints.values())
+        aws = AwsClients(
+            region=self.region,
+            s3_url=self.s3_url,
+            sns_url=self.sns_url,
+            credentials=credentials,
+            max_connections=max(10, min(total, 100)),
+        )
+        self._aws = aws
+        await aws.open()
+        buckets: list[str] = []
+        if self._external_s3 is None:
+            buckets += [DEFAULT_BUCKET, f"sagemaker-{self.region}-{self.account_id}"]
+        for endpoint in self._endpoints.values():
+            for path in (endpoint.output_path, endpoint.failure_path):
+                if path is not None:
+                    buckets.append(split_s3_uri(path)[0])
+            for arn in (endpoint.success_topic_arn, endpoint.error_topic_arn):
+                if arn:
+                    await aws.ensure_topic(arn)
+        for bucket in dict.fromkeys(buckets):
+            await aws.ensure_bucket(bucket)
+        for endpoint in self._endpoints.values():
+            model = build_model(endpoint.model, endpoint.max_concurrency)
+            if isinstance(model, ContainerModel) and not await model.ping():
+                logger.warning("model container %s does not answer GET /ping", model.url)
+            queue = EndpointQueue(
+                endpoint, model, aws, self._faults, self._tracker, self.time_scale
+            )
+            self._queues[endpoint.name] = queue
+            queue.start()
+        server = RuntimeServer(self._queues, self._faults, self._tracker, self.account_id)
+        self._server = server
+        await server.start(self.host, self._port)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.runtime_url = f"http://{host}:{server.port}"
+
+    async def _astop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+        for queue in self._queues.values():
+            await queue.stop()
+        if self._aws is not None:
+            await self._aws.close()
+
+    # -- introspection and control ---------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment variables that point AWS SDKs and the AWS CLI at the emulator."""
+        access_key, secret_key = self._credentials or DUMMY_CREDENTIALS
+        env = {
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime_url,
+            "AWS_ENDPOINT_URL_S3": self.s3_url,
+        }
+        if self.sns_url:
+            env["AWS_ENDPOINT_URL_SNS"] = self.sns_url
+        if self.moto_url:
+            env["AWS_ENDPOINT_URL_SQS"] = self.moto_url
+            env["AWS_ENDPOINT_URL_STS"] = self.moto_url
+        env.update(
+            {
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": access_key,
+                "AWS_SECRET_ACCESS_KEY": secret_key,
+            }
+        )
+        return env
+
+    @property
+    def endpoints(self) -> list[ResolvedEndpoint]:
+        """All resolved endpoints."""
+        return list(self._endpoints.values())
+
+    def endpoint(self, name: str) -> ResolvedEndpoint:
+        """The resolved spec of ``name`` (paths and topic ARNs filled in)."""
+        try:
+            return self._endpoints[name]
+        except KeyError:
+            raise KeyError(f"no endpoint named {name!r}") from None
+
+    def stats(self, name: str) -> EndpointStats:
+        """A snapshot of the counters of endpoint ``name``."""
+        self.endpoint(name)
+        return self._tracker.stats(name)
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The fault injection in effect; assign to change it (same as :meth:`set_faults`)."""
+        return self._faults.config
+
+    @faults.setter
+    def faults(self, config: FaultConfig) -> None:
+        self.set_faults(config)
+
+    def set_faults(self, config: FaultConfig) -> None:
+        """Replace the fault injection (and reseed its random generator); thread-safe."""
+        self._faults.replace(config)
+
+    def wait_idle_sync(self, timeout: float = 30.0) -> None:
+        """Block until every accepted invocation has finished (objects written, notified).
+
+        Raises:
+            TimeoutError: Still busy after ``timeout`` seconds.
+        """
+        if not self._tracker.wait_idle(timeout):
+            raise TimeoutError(f"the emulator was still busy after {timeout} s")
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Async :meth:`wait_idle_sync` (does not block the caller's event loop)."""
+        await anyio.to_thread.run_sync(self.wait_idle_sync, timeout, abandon_on_cancel=True)
+
+    def __repr__(self) -> str:
+        names = ", ".join(self._endpoints)
+        return (
+            f"<LocalEndpoint [{names}] runtime={self.runtime_url or '-'} s3={self.s3_url or '-'}>"
+        )
