@@ -21,6 +21,9 @@ EXPECTED = [
     "JSONLinesDeserializer",
     "JSONLinesSerializer",
     "JSONSerializer",
+    "NotificationQueue",
+    "NotificationQueueSetup",
+    "NotificationStats",
     "NumpyDeserializer",
     "NumpySerializer",
     "ObjectNotExistedError",
@@ -35,6 +38,7 @@ EXPECTED = [
     "UnsupportedFeatureError",
     "WaiterConfig",
     "__version__",
+    "ensure_notification_queue",
 ]
 
 

@@ -17,6 +17,8 @@ from ._exceptions import (
     UnexpectedClientError,
     UnsupportedFeatureError,
 )
+from ._notification_setup import NotificationQueueSetup, ensure_notification_queue
+from ._notifications import NotificationQueue, NotificationStats
 from ._predictor import AsyncPredictor
 from ._response import AsyncInferenceResponse, InferenceStatus
 from ._types import Deserializer, Serializer
@@ -58,6 +60,9 @@ __all__ = [
     "JSONLinesDeserializer",
     "JSONLinesSerializer",
     "JSONSerializer",
+    "NotificationQueue",
+    "NotificationQueueSetup",
+    "NotificationStats",
     "NumpyDeserializer",
     "NumpySerializer",
     "ObjectNotExistedError",
@@ -72,4 +77,5 @@ __all__ = [
     "UnsupportedFeatureError",
     "WaiterConfig",
     "__version__",
+    "ensure_notification_queue",
 ]

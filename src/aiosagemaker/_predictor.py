@@ -15,6 +15,7 @@ from ._clients import ClientFactory
 from ._config import WaiterConfig
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
 from ._limits import INLINE_BODY_MAX_BYTES
+from ._notifications import NotificationQueue, NotificationWaiting
 from ._response import AsyncInferenceResponse, parse_token
 from ._s3 import S3Transport, S3Uri, input_key
 from ._types import Deserializer, Serializer
@@ -71,6 +72,9 @@ class AsyncPredictor:
         create_default_bucket: Create the default bucket when it does not exist.
         max_concurrency: Most S3 requests in flight at once (default: the connection pool size).
         transient_retries: Retries of one S3 request on throttling, 5xx or connection errors.
+        notifications: An SQS queue subscribed to the endpoint's SuccessTopic and ErrorTopic:
+            responses complete when their notification arrives, with a slow S3 poll as the
+            safety net, instead of by polling S3.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -93,6 +97,7 @@ class AsyncPredictor:
         create_default_bucket: bool = False,
         max_concurrency: int | None = None,
         transient_retries: int = 3,
+        notifications: NotificationQueue | None = None,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -118,6 +123,11 @@ class AsyncPredictor:
             or max_concurrency < 1
         ):
             raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+        if notifications is not None and not isinstance(notifications, NotificationQueue):
+            raise TypeError(
+                "notifications must be an aiosagemaker.NotificationQueue or None, got "
+                f"{type(notifications).__name__}"
+            )
         self.endpoint_name = endpoint_name
         self.serializer = serializer
         self.deserializer = deserializer
@@ -126,6 +136,7 @@ class AsyncPredictor:
         self.waiter_config = waiter_config
         self.inline = inline
         self.create_default_bucket = create_default_bucket
+        self.notifications = notifications
         self._factory = ClientFactory(session, client_config)
         self._max_concurrency = max_concurrency
         self._transient_retries = transient_retries
@@ -177,6 +188,11 @@ class AsyncPredictor:
                 )
                 self._transport = S3Transport(s3, limiter, max_retries=self._transient_retries)
                 self._strategy = S3Polling(self._transport)
+                if self.notifications is not None:
+                    sqs = await stack.enter_async_context(self._factory.client("sqs"))
+                    strategy = NotificationWaiting(self.notifications, sqs, self._transport)
+                    stack.push_async_callback(strategy.aclose)  # listener stops before sqs
+                    self._strategy = strategy
                 self._runtime = runtime
                 self._stack = stack.pop_all()
 

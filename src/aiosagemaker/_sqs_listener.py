@@ -1,0 +1,553 @@
+"""The SQS side of notification-driven completion: message parsing and the long-poll listener.
+
+:func:`parse_message` turns one SQS message body (raw SNS delivery or the SNS JSON envelope)
+into a :class:`Notification`. :class:`SqsListener` runs one long-poll loop as an
+``asyncio.Task`` and hands each notification to the waiters registered for its output
+location, failure location or inference id; a notification nobody waits for yet is held for a
+bounded time. The listener never reads S3: the waiting task does that, so cancelling a wait
+never cancels an HTTP call of the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import anyio
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ._exceptions import UnexpectedClientError
+from ._s3 import S3Uri
+
+__all__ = [
+    "Notification",
+    "NotificationStats",
+    "SqsListener",
+    "UnrecognizedMessageError",
+    "parse_message",
+]
+
+logger = logging.getLogger("aiosagemaker")
+
+Key = tuple[str, str]
+"""A routing key: ("output", uri), ("failure", uri) or ("id", inference id)."""
+
+_MISSING_QUEUE_CODES = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"})
+
+
+class UnrecognizedMessageError(ValueError):
+    """An SQS message that is not a usable SageMaker notification.
+
+    ``kind`` is ``"malformed"`` (not JSON, or a SageMaker notification missing what routing
+    needs) or ``"foreign"`` (valid JSON from something else, e.g. an SNS subscription
+    confirmation or another service's event).
+    """
+
+    def __init__(self, kind: Literal["malformed", "foreign"], reason: str) -> None:
+        super().__init__(f"{kind} message: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One SageMaker async-inference notification, as far as routing and results need it."""
+
+    succeeded: bool
+    inference_id: str | None
+    output_location: str | None
+    failure_location: str | None
+    failure_reason: str | None = None
+    content_type: str | None = None
+    body: bytes | None = None
+    """The inline response (``responseBody.content``, decoded), if the endpoint includes it."""
+
+    def keys(self) -> list[Key]:
+        """Routing keys, most specific first."""
+        keys: list[Key] = []
+        if self.succeeded and self.output_location:
+            keys.append(("output", self.output_location))
+        if not self.succeeded and self.failure_location:
+            keys.append(("failure", self.failure_location))
+        if self.inference_id:
+            keys.append(("id", self.inference_id))
+        return keys
+
+
+def _location(value: Any) -> str | None:
+    """A location normalised like ``str(S3Uri)``; other strings are kept as they are."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return str(S3Uri.parse(value))
+    except ValueError:
+        return value
+
+
+def _inline_body(document: dict[str, Any]) -> bytes | None:
+    body = document.get("responseBody")
+    if not isinstance(body, dict) or not isinstance(body.get("content"), str):
+        return None
+    if str(body.get("encoding", "BASE64")).upper() != "BASE64":
+        return None
+    try:
+        return base64.b64decode(body["content"], validate=True)
+    except (binascii.Error, ValueError):
+        logger.warning("ignoring an inline responseBody that is not valid base64")
+        return None
+
+
+def _json(text: Any, what: str) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise UnrecognizedMessageError("malformed", f"{what} is not a string")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise UnrecognizedMessageError("malformed", f"{what} is not JSON") from None
+    if not isinstance(document, dict):
+        raise UnrecognizedMessageError("malformed", f"{what} is not a JSON object")
+    return document
+
+
+def parse_message(body: str) -> Notification:
+    """Parse an SQS message body: raw delivery or the SNS envelope, success or failure.
+
+    ``failureLocation`` is read at the top level and under ``responseParameters``.
+
+    Raises:
+        UnrecognizedMessageError: The body is malformed or not a SageMaker notification.
+    """
+    document = _json(body, "the message body")
+    if "Type" in document and "Message" in document:
+        if document["Type"] != "Notification":
+            raise UnrecognizedMessageError("foreign", f"SNS {document['Type']!r} message")
+        document = _json(document["Message"], "the SNS Message")
+    status = document.get("invocationStatus")
+    if status is None or document.get("eventSource", "aws:sagemaker") != "aws:sagemaker":
+        raise UnrecognizedMessageError("foreign", "not a SageMaker async inference notification")
+    if status not in ("Completed", "Failed"):
+        raise UnrecognizedMessageError("malformed", f"unknown invocationStatus {status!r}")
+    parameters = document.get("responseParameters") or {}
+    if not isinstance(parameters, dict):
+        raise UnrecognizedMessageError("malformed", "responseParameters is not an object")
+    inference_id = document.get("inferenceId")
+    inference_id = inference_id if isinstance(inference_id, str) and inference_id else None
+    failure = _location(document.get("failureLocation")) or _location(
+        parameters.get("failureLocation")
+    )
+    notification = Notification(
+        succeeded=status == "Completed",
+        inference_id=inference_id,
+        output_location=_location(parameters.get("outputLocation")),
+        failure_location=failure,
+        failure_reason=document.get("failureReason")
+        if isinstance(document.get("failureReason"), str)
+        else None,
+        content_type=parameters.get("contentType")
+        if isinstance(parameters.get("contentType"), str)
+        else None,
+        body=_inline_body(document) if status == "Completed" else None,
+    )
+    if not notification.keys():
+        raise UnrecognizedMessageError("malformed", "no inferenceId and no result location")
+    return notification
+
+
+@dataclass
+class NotificationStats:
+    """Counters of one notification source, cumulative over its listeners (for benchmarks).
+
+    Attributes:
+        received: SQS messages received.
+        routed: Notifications handed to a waiting response when they arrived.
+        held: Notifications kept because no response was waiting for them (yet).
+        early_matched: Held notifications later picked up by a response.
+        duplicates: Notifications seen again (SQS delivers at least once); never resolved twice.
+        malformed: Messages that could not be parsed.
+        foreign: Messages that are not SageMaker notifications.
+        deleted: Messages deleted from the queue.
+        inline_results: Results taken from the notification's inline body: S3 GETs avoided.
+        result_gets: S3 GETs of a result or failure file made because of a notification.
+        safety_checks: S3 checks made by the safety-net poll (or by a single check).
+        safety_results: Outcomes found by the safety-net poll (lost or late notifications).
+        receive_errors: Failed ReceiveMessage / DeleteMessageBatch calls.
+        restarts: Times the listener loop was started again after an error.
+    """
+
+    received: int = 0
+    routed: int = 0
+    held: int = 0
+    early_matched: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    foreign: int = 0
+    deleted: int = 0
+    inline_results: int = 0
+    result_gets: int = 0
+    safety_checks: int = 0
+    safety_results: int = 0
+    receive_errors: int = 0
+    restarts: int = 0
+
+
+class Waiter:
+    """One registered wait; ``notification`` is set once, then ``event`` fires."""
+
+    __slots__ = ("event", "failure", "keys", "notification", "output")
+
+    def __init__(self, keys: list[Key], output: str, failure: str | None) -> None:
+        self.keys = keys
+        self.output = output
+        self.failure = failure
+        self.event = anyio.Event()
+        self.notification: Notification | None = None
+
+    def accepts(self, notification: Notification) -> bool:
+        """False when the notification names a different location than this response's."""
+        if notification.succeeded:
+            return notification.output_location in (None, self.output)
+        return notification.failure_location in (None, self.failure)
+
+    def deliver(self, notification: Notification) -> None:
+        if self.notification is None:
+            self.notification = notification
+            self.event.set()
+
+
+@dataclass
+class _Held:
+    notification: Notification
+    expires: float
+    delivered: bool = field(default=False)
+
+
+class SqsListener:
+    """One long-poll loop over one queue, routing notifications to registered waiters.
+
+    Args:
+        sqs: An open aiobotocore SQS client (owned by the caller).
+        queue_url: The queue to read.
+        stats: Counters to update.
+        wait_time_seconds: ReceiveMessage long-poll time (1-20).
+        visibility_timeout: VisibilityTimeout for received messages; None: the queue's.
+        hold_seconds: How long a notification nobody waits for is kept.
+        max_held: Most notifications kept at once (oldest dropped first).
+        max_held_body_bytes: Most inline-body bytes kept among held notifications.
+        unrecognized: ``"delete"`` or ``"leave"`` (for a dead-letter queue) bad messages.
+        retry_delay / max_retry_delay: Backoff after a failed SQS call.
+        shutdown_timeout: How long :meth:`aclose` waits for an in-flight receive.
+    """
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        stats: NotificationStats,
+        *,
+        wait_time_seconds: int = 20,
+        visibility_timeout: int | None = None,
+        hold_seconds: float = 300.0,
+        max_held: int = 10_000,
+        max_held_body_bytes: int = 32 * 1024 * 1024,
+        unrecognized: Literal["delete", "leave"] = "delete",
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 30.0,
+        shutdown_timeout: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.stats = stats
+        self.wait_time_seconds = wait_time_seconds
+        self.visibility_timeout = visibility_timeout
+        self.hold_seconds = hold_seconds
+        self.max_held = max_held
+        self.max_held_body_bytes = max_held_body_bytes
+        self.unrecognized = unrecognized
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.shutdown_timeout = shutdown_timeout
+        self.clock = clock
+        self._waiters: dict[Key, list[Waiter]] = {}
+        self._held: OrderedDict[Key, _Held] = OrderedDict()
+        self._held_body_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._start_lock: anyio.Lock | None = None
+        self._checked = False
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the loop unless it runs; check the queue once (a missing queue raises).
+
+        Raises:
+            UnexpectedClientError: The queue does not exist or may not be read.
+        """
+        if self._task is not None and not self._task.done():
+            return
+        if self._closed:
+            raise RuntimeError("the notification listener is closed; reopen the predictor")
+        if self._start_lock is None:
+            self._start_lock = anyio.Lock()
+        async with self._start_lock:
+            if self._task is not None and not self._task.done():
+                return
+            if not self._checked:
+                await self._check_queue()
+                self._checked = True
+            if self._task is not None:
+                error = None if self._task.cancelled() else self._task.exception()
+                self.stats.restarts += 1
+                logger.warning(
+                    "notification listener on %s stopped (%r); restarting", self.queue_url, error
+                )
+            self._stop = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"aiosagemaker-sqs-listener {self.queue_url}"
+            )
+
+    async def _check_queue(self) -> None:
+        try:
+            await self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
+            )
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_QUEUE_CODES:
+                raise UnexpectedClientError(
+                    f"the notification queue {self.queue_url} does not exist. Create it and "
+                    "subscribe it to the endpoint's SuccessTopic and ErrorTopic with "
+                    "aiosagemaker.ensure_notification_queue(), and check the region and the SQS "
+                    "endpoint (AWS_ENDPOINT_URL_SQS)",
+                    code=code,
+                ) from error
+            if code in _DENIED_CODES:
+                raise UnexpectedClientError(
+                    f"access denied to the notification queue {self.queue_url}: grant the "
+                    "caller sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes",
+                    code=code,
+                ) from error
+            logger.warning("could not check notification queue %s: %s", self.queue_url, error)
+        except (BotoCoreError, OSError) as error:
+            logger.warning("could not check notification queue %s: %s", self.queue_url, error)
+
+    async def aclose(self) -> None:
+        """Stop the loop: let an in-flight receive finish (bounded), then cancel it.
+
+        Messages a cut-short receive had taken stay in the queue and become visible again
+        after their visibility timeout; messages already received are routed and deleted.
+        """
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._stop is not None:
+            self._stop.set()
+        done, _ = await asyncio.wait({task}, timeout=self.shutdown_timeout)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for waiters in self._waiters.values():
+            waiters.clear()
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop task is alive."""
+        return self._task is not None and not self._task.done()
+
+    # -- waiters -------------------------------------------------------------------------
+
+    def register(
+        self,
+        output: str,
+        failure: str | None,
+        inference_id: str | None,
+        *,
+        use_held: bool = True,
+    ) -> Waiter:
+        """Wait for a notification about these locations; a held one is delivered at once."""
+        keys: list[Key] = [("output", output)]
+        if failure is not None:
+            keys.append(("failure", failure))
+        if inference_id:
+            keys.append(("id", inference_id))
+        waiter = Waiter(keys, output, failure)
+        held = self.lookup(waiter) if use_held else None
+        if held is not None:
+            waiter.deliver(held)
+            return waiter
+        for key in keys:
+            self._waiters.setdefault(key, []).append(waiter)
+        return waiter
+
+    def unregister(self, waiter: Waiter) -> None:
+        """Forget a waiter (idempotent)."""
+        for key in waiter.keys:
+            waiters = self._waiters.get(key)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[key]
+
+    def lookup(self, waiter: Waiter) -> Notification | None:
+        """A held notification for this waiter's locations, if one is kept."""
+        self._expire()
+        for key in waiter.keys:
+            entry = self._held.get(key)
+            if entry is not None and waiter.accepts(entry.notification):
+                if not entry.delivered:
+                    entry.delivered = True
+                    self.stats.early_matched += 1
+                return entry.notification
+        return None
+
+    # -- routing -------------------------------------------------------------------------
+
+    def route(self, notification: Notification) -> None:
+        """Hand a notification to its waiters and keep it (bounded) for later ones."""
+        keys = notification.keys()
+        duplicate = any(key in self._held for key in keys)
+        if duplicate:
+            self.stats.duplicates += 1
+        matched: list[Waiter] = []
+        for key in keys:
+            for waiter in self._waiters.get(key, ()):
+                if waiter not in matched and waiter.accepts(notification):
+                    matched.append(waiter)
+        for waiter in matched:
+            self.unregister(waiter)
+            waiter.deliver(notification)
+        if matched and not duplicate:
+            self.stats.routed += 1
+        elif not matched and not duplicate:
+            self.stats.held += 1
+        self._hold(notification, keys, delivered=bool(matched) or duplicate)
+
+    def _hold(self, notification: Notification, keys: Iterable[Key], *, delivered: bool) -> None:
+        self._expire()
+        body = notification.body
+        if body is not None and (
+            delivered or self._held_body_bytes + len(body) > self.max_held_body_bytes
+        ):
+            notification = replace(notification, body=None)
+        expires = self.clock() + self.hold_seconds
+        for key in keys:
+            old = self._held.pop(key, None)
+            if old is not None:
+                self._forget_body(old)
+                delivered = delivered or old.delivered
+            self._held[key] = _Held(notification, expires, delivered)
+            if notification.body is not None:
+                self._held_body_bytes += len(notification.body)
+        while len(self._held) > self.max_held * 3:  # up to three keys per notification
+            self._forget_body(self._held.popitem(last=False)[1])
+
+    def _forget_body(self, entry: _Held) -> None:
+        if entry.notification.body is not None:
+            self._held_body_bytes -= len(entry.notification.body)
+
+    def _expire(self) -> None:
+        now = self.clock()
+        while self._held:
+            key, entry = next(iter(self._held.items()))
+            if entry.expires > now:
+                break
+            del self._held[key]
+            self._forget_body(entry)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        stop = self._stop
+        delay = self.retry_delay
+        while not stop.is_set():
+            try:
+                messages = await self._receive()
+                if messages:
+                    await self._handle(messages)
+                delay = self.retry_delay
+            except (BotoCoreError, ClientError, OSError, TimeoutError) as error:
+                self.stats.receive_errors += 1
+                logger.warning(
+                    "notification listener on %s: %s; retrying in %.2f s",
+                    self.queue_url,
+                    error,
+                    delay,
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, self.max_retry_delay)
+                if not stop.is_set():
+                    self.stats.restarts += 1
+
+    async def _receive(self) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "QueueUrl": self.queue_url,
+            "MaxNumberOfMessages": 10,
+            "WaitTimeSeconds": self.wait_time_seconds,
+        }
+        if self.visibility_timeout is not None:
+            params["VisibilityTimeout"] = self.visibility_timeout
+        # An outer deadline on top of botocore's socket timeouts: a hung long poll must end.
+        response = await asyncio.wait_for(
+            self.sqs.receive_message(**params), self.wait_time_seconds + 30
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        self.stats.received += len(messages)
+        return messages
+
+    async def _handle(self, messages: list[dict[str, Any]]) -> None:
+        to_delete: list[str] = []
+        for message in messages:
+            handle = message.get("ReceiptHandle")
+            try:
+                notification = parse_message(message.get("Body", ""))
+            except UnrecognizedMessageError as error:
+                self._count_unrecognized(error, message)
+                if self.unrecognized == "delete" and handle:
+                    to_delete.append(handle)
+                continue
+            self.route(notification)
+            if handle:
+                to_delete.append(handle)
+        await self._delete(to_delete)
+
+    def _count_unrecognized(self, error: UnrecognizedMessageError, message: dict[str, Any]) -> None:
+        if error.kind == "foreign":
+            self.stats.foreign += 1
+        else:
+            self.stats.malformed += 1
+        logger.warning(
+            "notification queue %s: %s (MessageId %s); %s",
+            self.queue_url,
+            error,
+            message.get("MessageId"),
+            "deleted" if self.unrecognized == "delete" else "left for the queue's redrive policy",
+        )
+
+    async def _delete(self, handles: list[str]) -> None:
+        for start in range(0, len(handles), 10):
+            batch = handles[start : start + 10]
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(batch)]
+            response = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            failed = response.get("Failed") or []
+            self.stats.deleted += len(batch) - len(failed)
+            for entry in failed:
+                # Not fatal: the message comes back after its visibility timeout, as a duplicate.
+                logger.warning("could not delete a notification from %s: %s", self.queue_url, entry)
