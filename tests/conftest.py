@@ -60,7 +60,17 @@ ENDPOINTS = [
 @pytest.fixture(scope="session")
 def local() -> Iterator[LocalEndpoint]:
     """One emulator for the whole session (endpoints above, moto behind it)."""
+    import boto3
+
     with LocalEndpoint(endpoints=ENDPOINTS) as endpoint:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint.s3_url,
+            region_name=endpoint.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=BUCKET)
         yield endpoint
 
 
@@ -112,6 +122,4 @@ async def s3(aws_env: dict[str, str], local: LocalEndpoint) -> AsyncIterator[Any
     from aiobotocore.session import get_session
 
     async with get_session().create_client("s3", endpoint_url=local.s3_url) as client:
-        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-            await client.create_bucket(Bucket=BUCKET)
         yield client
