@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import anyio.to_thread
@@ -291,6 +291,30 @@ class LocalEndpoint:
     def set_faults(self, config: FaultConfig) -> None:
         """Replace the fault injection (and reseed its random generator); thread-safe."""
         self._faults.replace(config)
+
+    def wait_for_stats_sync(
+        self, name: str, predicate: Callable[[EndpointStats], bool], timeout: float = 30.0
+    ) -> EndpointStats:
+        """Block until ``predicate(stats(name))`` is true; return those stats.
+
+        Raises:
+            TimeoutError: The condition did not hold within ``timeout`` seconds.
+        """
+        self.endpoint(name)
+        if not self._tracker.wait_for(name, predicate, timeout):
+            raise TimeoutError(f"condition on {name!r} not met in {timeout} s: {self.stats(name)}")
+        return self.stats(name)
+
+    async def wait_for_stats(
+        self,
+        name: str,
+        predicate: Callable[[EndpointStats], bool],
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> EndpointStats:
+        """Async :meth:`wait_for_stats_sync` (does not block the caller's event loop)."""
+        return await anyio.to_thread.run_sync(
+            self.wait_for_stats_sync, name, predicate, timeout, abandon_on_cancel=True
+        )
 
     def wait_idle_sync(self, timeout: float = 30.0) -> None:
         """Block until every accepted invocation has finished (objects written, notified).

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -85,8 +85,14 @@ class Tracker:
                 values["max_in_flight"] = max(current.max_in_flight, values["in_flight"])
             self._stats[name] = EndpointStats(**{**current.__dict__, **values})
             self._pending += pending
-            if self._pending == 0:
-                self.condition.notify_all()
+            self.condition.notify_all()
+
+    def wait_for(
+        self, name: str, predicate: Callable[[EndpointStats], bool], timeout: float
+    ) -> bool:
+        """Block until ``predicate(stats(name))`` holds; ``False`` on timeout."""
+        with self.condition:
+            return self.condition.wait_for(lambda: predicate(self._stats[name]), timeout)
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until nothing is queued, in flight or being written; ``False`` on timeout."""

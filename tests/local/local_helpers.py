@@ -1,0 +1,196 @@
+"""Helpers for the emulator's tests: gated models, a tiny model container, S3/SQS plumbing."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+INPUT_BUCKET = "emulator-test-inputs"
+
+
+class GateModel:
+    """A sync model that blocks until :meth:`release`; records arrivals in order."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = False
+        self.arrivals: list[bytes] = []
+
+    def __call__(self, body: bytes, content_type: str | None, accept: str | None) -> bytes:
+        with self._cond:
+            self.arrivals.append(body)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._open, timeout=30)
+        return body
+
+    def wait_arrivals(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` calls have arrived."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.arrivals) >= count, timeout):
+                raise TimeoutError(f"only {len(self.arrivals)} of {count} calls arrived")
+
+    def release(self) -> None:
+        """Let every current and future call return."""
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        """Close the gate again and forget arrivals."""
+        with self._cond:
+            self._open = False
+            self.arrivals.clear()
+
+
+class _ContainerHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ContainerServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/ping":
+            self._reply(200, b"", "text/plain")
+        else:
+            self._reply(404, b"not found", "text/plain")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
+        if self.path != "/invocations":
+            self._reply(404, b"not found", "text/plain")
+        elif body == b"fail":
+            self._reply(500, b"model exploded", "text/plain")
+        elif body == b"bad-request":
+            self._reply(400, b"cannot parse", "text/plain")
+        elif body == b"chunked":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"5\r\nhello\r\n0\r\n\r\n")
+        else:
+            self._reply(200, body.upper(), "application/x-upper")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class ContainerServer(http.server.ThreadingHTTPServer):
+    """A model container on loopback: ``/ping``; ``/invocations`` upper-cases the body.
+
+    Bodies ``fail`` (500), ``bad-request`` (400) and ``chunked`` (no Content-Length) misbehave.
+    """
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ContainerHandler)
+        self.seen: list[dict[str, str]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def running_container() -> Iterator[ContainerServer]:
+    """Start a :class:`ContainerServer` in a thread; shut it down by handle afterwards."""
+    server = ContainerServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def client(service: str, env: dict[str, str], **config: Any) -> Any:
+    """A sync boto3 client configured only from ``env`` (endpoint URL, region, credentials)."""
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    key = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    return session.client(service, endpoint_url=env[key], config=Config(**config))
+
+
+def split(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)``."""
+    assert uri.startswith("s3://"), uri
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def get_object(s3: Any, uri: str) -> tuple[bytes, str]:
+    """Body and ContentType of an S3 object."""
+    bucket, key = split(uri)
+    response = s3.get_object(Bucket=bucket, Key=key)
+    return response["Body"].read(), response["ContentType"]
+
+
+def object_exists(s3: Any, uri: str) -> bool:
+    """Whether an S3 object exists."""
+    bucket, key = split(uri)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+            return False
+        raise
+    return True
+
+
+def subscribe_queue(sqs: Any, sns: Any, topic_arn: str, name: str, *, raw: bool) -> str:
+    """Create an SQS queue subscribed to ``topic_arn``; return its URL."""
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"RawMessageDelivery": "true" if raw else "false"},
+    )
+    return url
+
+
+def receive_all(sqs: Any, url: str) -> list[str]:
+    """Every message body now in the queue (deleting them)."""
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def notification(body: str, *, raw: bool) -> dict[str, Any]:
+    """The SageMaker notification inside an SQS body (raw or SNS-enveloped)."""
+    data: dict[str, Any] = json.loads(body)
+    if raw:
+        return data
+    assert data["Type"] == "Notification"
+    inner: dict[str, Any] = json.loads(data["Message"])
+    return inner
