@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from local_helpers import client, get_object
 
 from aiosagemaker.local import ConfigError, FaultConfig, Latency, LocalEndpoint
