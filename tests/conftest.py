@@ -54,6 +54,29 @@ ENDPOINTS = [
         max_concurrent_invocations_per_instance=8,
     ),
     EndpointSpec(name="demo", model="aiosagemaker.local.models:demo"),
+    EndpointSpec(
+        name="notify",
+        model=scripted_model,
+        success_topic="notify-success",
+        error_topic="notify-error",
+        max_concurrent_invocations_per_instance=64,
+    ),
+    EndpointSpec(
+        name="notify-inline",
+        model=scripted_model,
+        success_topic="notify-inline-success",
+        error_topic="notify-inline-error",
+        include_inference_response_in=("SUCCESS_NOTIFICATION_TOPIC",),
+        max_concurrent_invocations_per_instance=16,
+    ),
+    EndpointSpec(
+        name="notify-no-failure-path",
+        model=scripted_model,
+        failure_path=False,
+        success_topic="notify-nfp-success",
+        error_topic="notify-nfp-error",
+        max_concurrent_invocations_per_instance=8,
+    ),
 ]
 
 

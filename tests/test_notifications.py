@@ -1,0 +1,517 @@
+"""Notification-driven completion against the emulator, with moto's SNS and SQS behind it.
+
+Most tests read from a queue that is *not* subscribed to the endpoint's topics: a second,
+subscribed "spy" queue captures each real notification, and the test decides what reaches the
+listener (once, twice, early, never, mangled). Faults are injected on the server side only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from aiosagemaker import (
+    AsyncInferenceModelError,
+    AsyncInferenceResponse,
+    AsyncPredictor,
+    NotificationQueue,
+    NotificationStats,
+    ObjectNotExistedError,
+    PollingTimeoutError,
+    UnexpectedClientError,
+    WaiterConfig,
+    ensure_notification_queue,
+)
+from aiosagemaker._sqs_listener import UnrecognizedMessageError, parse_message
+from aiosagemaker.local import LocalEndpoint
+from helpers import make_predictor
+from s3_fault_proxy import Fault, S3FaultProxy, running_proxy
+
+pytestmark = pytest.mark.anyio
+
+HERE = Path(__file__).parent
+WAIT = WaiterConfig(max_attempts=None, timeout=20)
+"""Up to 20 s; with the default 30 s safety-net interval only one S3 check, at the end."""
+
+SUCCESS = {
+    "awsRegion": "us-east-1",
+    "eventTime": "2024-03-29T03:48:05.077Z",
+    "receivedTime": "2024-03-29T03:48:04.279Z",
+    "invocationStatus": "Completed",
+    "requestParameters": {
+        "accept": "application/json",
+        "contentType": "application/json",
+        "endpointName": "async-embed-endpoint",
+        "inputLocation": "s3://bucket/in/x.json",
+    },
+    "responseParameters": {
+        "contentType": "application/json",
+        "outputLocation": "s3://bucket/out/dd33.out",
+    },
+    "inferenceId": "03a98604-1",
+    "eventVersion": "1.0",
+    "eventSource": "aws:sagemaker",
+    "eventName": "InferenceResult",
+}
+FAILURE = {
+    **{k: v for k, v in SUCCESS.items() if k != "responseParameters"},
+    "invocationStatus": "Failed",
+    "failureReason": "ClientError: Received server error (500) from model.",
+}
+
+
+def envelope(message: dict[str, Any], kind: str = "Notification") -> str:
+    return json.dumps(
+        {
+            "Type": kind,
+            "MessageId": str(uuid.uuid4()),
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+            "Message": json.dumps(message),
+            "Timestamp": "2024-03-29T03:48:05.100Z",
+            "SignatureVersion": "1",
+            "Signature": "x",
+            "SigningCertURL": "https://example.invalid/cert.pem",
+            "UnsubscribeURL": "https://example.invalid/unsubscribe",
+        }
+    )
+
+
+# -- parsing (pure) ------------------------------------------------------------------------
+
+
+def test_parse_success_raw_and_envelope() -> None:
+    for body in (json.dumps(SUCCESS), envelope(SUCCESS)):
+        notification = parse_message(body)
+        assert notification.succeeded
+        assert notification.inference_id == "03a98604-1"
+        assert notification.output_location == "s3://bucket/out/dd33.out"
+        assert notification.content_type == "application/json"
+        assert notification.body is None
+
+
+def test_parse_failure_location_in_both_places() -> None:
+    top = {**FAILURE, "failureLocation": "s3://bucket/fail/a-error.out"}
+    nested = {**FAILURE, "responseParameters": {"failureLocation": "s3://bucket/fail/b-error.out"}}
+    assert parse_message(json.dumps(top)).failure_location == "s3://bucket/fail/a-error.out"
+    parsed = parse_message(envelope(nested))
+    assert not parsed.succeeded
+    assert parsed.failure_location == "s3://bucket/fail/b-error.out"
+    assert parsed.failure_reason == FAILURE["failureReason"]
+
+
+def test_parse_inline_body() -> None:
+    inline = {
+        **SUCCESS,
+        "responseBody": {
+            "content": base64.b64encode(b'{"x": 1}').decode(),
+            "message": "Check S3 path location(if configured) or Cloudwatch.",
+            "encoding": "BASE64",
+        },
+    }
+    assert parse_message(json.dumps(inline)).body == b'{"x": 1}'
+    broken = {**inline, "responseBody": {"content": "%%%", "encoding": "BASE64"}}
+    assert parse_message(json.dumps(broken)).body is None  # falls back to the S3 GET
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("not json", "malformed"),
+        ("[1, 2]", "malformed"),
+        (json.dumps({**SUCCESS, "invocationStatus": "Exploded"}), "malformed"),
+        (
+            json.dumps({"invocationStatus": "Completed", "eventSource": "aws:sagemaker"}),
+            "malformed",
+        ),
+        (json.dumps({"Type": "Notification", "Message": "{oops"}), "malformed"),
+        (envelope(SUCCESS, kind="SubscriptionConfirmation"), "foreign"),
+        (json.dumps({"Records": [{"eventSource": "aws:s3"}]}), "foreign"),
+        (json.dumps({**SUCCESS, "eventSource": "aws:other"}), "foreign"),
+    ],
+)
+def test_parse_rejects_deliberately(body: str, kind: str) -> None:
+    with pytest.raises(UnrecognizedMessageError) as caught:
+        parse_message(body)
+    assert caught.value.kind == kind
+
+
+def test_notification_queue_validates_its_input() -> None:
+    with pytest.raises(ValueError, match="not its ARN"):
+        NotificationQueue("arn:aws:sqs:us-east-1:123456789012:q")
+    with pytest.raises(ValueError, match="SQS queue URL"):
+        NotificationQueue("my-queue")
+    with pytest.raises(ValueError, match="wait_time_seconds"):
+        NotificationQueue("https://sqs.us-east-1.amazonaws.com/1/q", wait_time_seconds=21)
+    with pytest.raises(ValueError, match="safety_poll_interval"):
+        NotificationQueue("https://sqs.us-east-1.amazonaws.com/1/q", safety_poll_interval=0)
+    with pytest.raises(ValueError, match="unrecognized"):
+        NotificationQueue("https://sqs.us-east-1.amazonaws.com/1/q", unrecognized="drop")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="NotificationQueue"):
+        AsyncPredictor("e", notifications="https://sqs.us-east-1.amazonaws.com/1/q")  # type: ignore[arg-type]
+
+
+# -- against the emulator ------------------------------------------------------------------
+
+
+@dataclass
+class Relay:
+    """A spy queue subscribed to an endpoint's topics, and an unsubscribed target queue."""
+
+    sqs: Any
+    spy_url: str
+    target_url: str
+
+    async def take(self, response: AsyncInferenceResponse) -> str:
+        """The body of the real notification about ``response`` (other messages dropped)."""
+        with anyio.fail_after(20):
+            while True:
+                received = await self.sqs.receive_message(
+                    QueueUrl=self.spy_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+                found = None
+                for message in received.get("Messages", []):
+                    await self.sqs.delete_message(
+                        QueueUrl=self.spy_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    if parse_message(message["Body"]).inference_id == response.inference_id:
+                        found = str(message["Body"])
+                if found is not None:
+                    return found
+
+    async def send(self, body: str, copies: int = 1) -> None:
+        for _ in range(copies):
+            await self.sqs.send_message(QueueUrl=self.target_url, MessageBody=body)
+
+    async def forward(self, response: AsyncInferenceResponse, copies: int = 1) -> str:
+        body = await self.take(response)
+        await self.send(body, copies)
+        return body
+
+    async def pending(self) -> int:
+        """Messages still in the target queue, visible or in flight."""
+        attributes = (
+            await self.sqs.get_queue_attributes(
+                QueueUrl=self.target_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+
+def topics(local: LocalEndpoint, endpoint: str) -> list[str]:
+    spec = local.endpoint(endpoint)
+    return [arn for arn in (spec.success_topic_arn, spec.error_topic_arn) if arn]
+
+
+@pytest.fixture
+async def sqs(aws_env: dict[str, str]) -> AsyncIterator[Any]:
+    from aiobotocore.session import get_session
+
+    url = aws_env["AWS_ENDPOINT_URL_SQS"]
+    async with get_session().create_client("sqs", endpoint_url=url) as client:
+        yield client
+
+
+@pytest.fixture
+def relay_for(sqs: Any, local: LocalEndpoint) -> Callable[[str], Any]:
+    async def make(endpoint: str) -> Relay:
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        spy = await ensure_notification_queue(f"{name}-spy", topics(local, endpoint))
+        target = (await sqs.create_queue(QueueName=f"{name}-target"))["QueueUrl"]
+        return Relay(sqs, spy.queue_url, target)
+
+    return make
+
+
+def source(relay: Relay, **options: Any) -> NotificationQueue:
+    options.setdefault("wait_time_seconds", 1)
+    return NotificationQueue(relay.target_url, **options)
+
+
+def gets(proxy: S3FaultProxy, uri: str | None) -> int:
+    assert uri is not None
+    return proxy.count("GET", "/" + uri.removeprefix("s3://"))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for a condition on this event loop (the listener runs on it), 10 s at most."""
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 - counters have no event to wait on
+            await anyio.sleep(0.01)
+
+
+async def test_success_one_get_no_polling(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": {"answer": 42}})
+        async with anyio.create_task_group() as group:
+            group.start_soon(relay.forward, response)
+            assert await response.get_result(WAIT) == {"answer": 42}
+        await until(lambda: queue.stats.deleted == 1)
+    assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
+    assert gets(s3_proxy, response.output_path) == 1
+    assert gets(s3_proxy, response.failure_path) == 0
+    assert await relay.pending() == 0
+
+
+async def test_sns_envelope_delivery(relay_for: Any, local: LocalEndpoint) -> None:
+    """A queue subscribed without raw delivery: the listener reads the SNS JSON envelope."""
+    relay: Relay = await relay_for("notify")
+    setup = await ensure_notification_queue(
+        f"t-{uuid.uuid4().hex[:12]}-env", topics(local, "notify"), raw_delivery=False
+    )
+    queue = NotificationQueue(setup.queue_url, wait_time_seconds=1)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": "enveloped"})
+        assert await response.get_result(WAIT) == "enveloped"
+    assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
+    del relay
+
+
+async def test_model_failure_reads_the_failure_file(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"fail": "input had 3 columns, expected 4"})
+        await relay.forward(response)
+        with pytest.raises(AsyncInferenceModelError, match="expected 4") as caught:
+            await response.get_result(WAIT)
+        async with make_predictor("notify") as polling:
+            with pytest.raises(AsyncInferenceModelError) as polled:
+                await polling.response_from_token(response.continuation_token()).get_result()
+    assert str(caught.value) == str(polled.value)
+    assert caught.value.failure_path == response.failure_path
+    assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
+    assert gets(s3_proxy, response.output_path) == 1  # the polling predictor's single check
+
+
+async def test_failure_without_failure_path_uses_failure_reason(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify-no-failure-path")
+    queue = source(relay)
+    async with make_predictor("notify-no-failure-path", notifications=queue) as predictor:
+        response = await predictor.predict_async({"fail": "no such column 'x'"})
+        assert response.failure_path is None
+        await relay.forward(response)
+        with pytest.raises(AsyncInferenceModelError, match="no such column"):
+            await response.get_result(WAIT)
+    assert queue.stats.result_gets == 0
+
+
+async def test_inline_body_makes_no_s3_get(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
+    relay: Relay = await relay_for("notify-inline")
+    queue = source(relay)
+    async with make_predictor("notify-inline", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": [1, 2, 3]})
+        await relay.forward(response)
+        assert await response.get_result(WAIT) == [1, 2, 3]
+    assert queue.stats.inline_results == 1 and queue.stats.result_gets == 0
+    assert gets(s3_proxy, response.output_path) == 0
+    assert gets(s3_proxy, response.failure_path) == 0
+
+
+async def test_duplicates_resolve_once(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": "once"})
+        await relay.forward(response, copies=3)
+        assert await response.get_result(WAIT) == "once"
+        await until(lambda: queue.stats.deleted == 3)
+    assert queue.stats.received == 3
+    assert (queue.stats.routed, queue.stats.duplicates) == (1, 2)
+    assert gets(s3_proxy, response.output_path) == 1
+    assert await relay.pending() == 0
+
+
+async def test_notification_before_registration_is_held(
+    relay_for: Any, s3_proxy: S3FaultProxy
+) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        first = await predictor.predict_async({"output": 1})
+        await relay.forward(first)
+        assert await first.get_result(WAIT) == 1  # the listener is running from here on
+        early = await predictor.predict_async({"output": 2})
+        await relay.forward(early)
+        await until(lambda: queue.stats.held == 1)
+        assert await early.get_result() == 2  # a single check finds the held notification
+    assert queue.stats.early_matched == 1 and queue.stats.safety_checks == 0
+    assert gets(s3_proxy, early.output_path) == 1
+
+
+async def test_single_check_without_notification(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"sleep": 2, "output": "late"})
+        with pytest.raises(ObjectNotExistedError, match="Object not exist at s3://"):
+            await response.get_result()
+        await relay.forward(response)
+        assert await response.get_result(WAIT) == "late"
+
+
+async def test_malformed_and_foreign_messages_are_deleted(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": "still works"})
+        for junk in ("not json", "[1]", json.dumps({**SUCCESS, "invocationStatus": "Exploded"})):
+            await relay.send(junk)
+        await relay.send(envelope(SUCCESS, kind="SubscriptionConfirmation"))
+        await relay.forward(response)
+        assert await response.get_result(WAIT) == "still works"
+        await until(lambda: queue.stats.deleted == 5)
+    assert (queue.stats.malformed, queue.stats.foreign, queue.stats.routed) == (3, 1, 1)
+    assert await relay.pending() == 0
+
+
+async def test_unrecognized_leave_keeps_messages_for_a_dead_letter_queue(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay, unrecognized="leave", visibility_timeout=60)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": "ok"})
+        await relay.send("not json")
+        await relay.forward(response)
+        assert await response.get_result(WAIT) == "ok"
+        await until(lambda: queue.stats.malformed == 1 and queue.stats.deleted == 1)
+    assert await relay.pending() == 1
+
+
+async def test_lost_notification_is_finished_by_the_safety_poll(
+    relay_for: Any, s3_proxy: S3FaultProxy
+) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay, safety_poll_interval=0.2)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"output": "found anyway"})
+        await relay.take(response)  # taken from the spy, never delivered: lost
+        assert await response.get_result(WAIT) == "found anyway"
+    assert queue.stats.safety_results == 1 and queue.stats.routed == 0
+    assert gets(s3_proxy, response.output_path) >= 1
+
+
+async def test_timeout_keeps_polling_semantics(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        response = await predictor.predict_async({"sleep": 3, "output": "too late"})
+        started = time.monotonic()
+        with pytest.raises(PollingTimeoutError, match=r"No result at s3://.*queue") as caught:
+            await response.get_result(WaiterConfig(max_attempts=3, delay=0.1))
+    assert 0.15 <= time.monotonic() - started < 2
+    assert caught.value.attempts == 1  # the final S3 check at the end of the budget
+    assert caught.value.inference_id == response.inference_id
+
+
+async def test_missing_queue_is_an_actionable_error(aws_env: dict[str, str]) -> None:
+    url = aws_env["AWS_ENDPOINT_URL_SQS"] + "/123456789012/no-such-queue-" + uuid.uuid4().hex
+    async with make_predictor("notify", notifications=NotificationQueue(url)) as predictor:
+        response = await predictor.predict_async({"output": 1})
+        with pytest.raises(UnexpectedClientError, match=r"does not exist.*ensure_notification"):
+            await response.get_result(WAIT)
+
+
+async def test_listener_restarts_after_sqs_errors(
+    relay_for: Any, local: LocalEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay, retry_delay=0.02)
+    with running_proxy(local.env["AWS_ENDPOINT_URL_SQS"]) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.url)
+        proxy.add(Fault("POST", "/", status=400, code="InvalidParameterValue", times=4))
+        async with make_predictor("notify", notifications=queue) as predictor:
+            response = await predictor.predict_async({"output": "recovered"})
+            await relay.forward(response)
+            assert await response.get_result(WAIT) == "recovered"
+    assert queue.stats.receive_errors >= 2 and queue.stats.restarts >= 2
+    assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
+
+
+async def test_two_listeners_on_one_queue_in_one_process_are_refused(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    async with (
+        make_predictor("notify", notifications=source(relay)) as first,
+        make_predictor("notify", notifications=source(relay)) as second,
+    ):
+        response = await first.predict_async({"output": 1})
+        await relay.forward(response)
+        assert await response.get_result(WAIT) == 1
+        with pytest.raises(ValueError, match="already read by another predictor"):
+            await second.response_from_token(response.continuation_token()).get_result()
+
+
+async def test_ensure_notification_queue_is_idempotent(local: LocalEndpoint, sqs: Any) -> None:
+    name = f"t-{uuid.uuid4().hex[:12]}-setup"
+    arns = topics(local, "notify")
+    first = await ensure_notification_queue(name, arns)
+    second = await ensure_notification_queue(name, list(reversed(arns)), raw_delivery=False)
+    assert (first.queue_url, first.queue_arn) == (second.queue_url, second.queue_arn)
+    assert sorted(first.subscription_arns) == sorted(second.subscription_arns)
+    policy = json.loads(
+        (await sqs.get_queue_attributes(QueueUrl=first.queue_url, AttributeNames=["Policy"]))[
+            "Attributes"
+        ]["Policy"]
+    )
+    assert len(policy["Statement"]) == 1
+    assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == sorted(arns)
+    with pytest.raises(ValueError, match="topic ARN"):
+        await ensure_notification_queue(name, ["notify-success"])
+    with pytest.raises(ValueError, match="standard queue"):
+        await ensure_notification_queue(name + ".fifo", arns)
+    missing = arns[0].rsplit(":", 1)[0] + ":no-such-topic"
+    with pytest.raises(UnexpectedClientError, match="no-such-topic"):
+        await ensure_notification_queue(name, [missing])
+
+
+def test_two_consumer_processes_share_an_endpoint(local: LocalEndpoint) -> None:
+    """Each process has its own subscribed queue; every result arrives exactly once."""
+    env = {**os.environ, **local.env}
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        env.pop(name, None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    count = 20
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "notification_consumer.py"),
+                f"t-{uuid.uuid4().hex[:12]}-consumer-{index}",
+                str(count),
+                *topics(local, "notify"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    reports = []
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        reports.append(json.loads(out))
+    for report in reports:
+        assert report["results"] == report["expected"]
+        stats = NotificationStats(**report["stats"])
+        assert stats.routed + stats.early_matched == count
+        assert stats.safety_checks == 0 and stats.malformed == 0
+    tokens = [set(map(str, r["expected"])) for r in reports]
+    assert not tokens[0] & tokens[1]
