@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from aiobotocore.session import AioSession
 from botocore.config import Config
 
+from aiosagemaker import BytesDeserializer, IdentitySerializer
 from aiosagemaker._clients import DEFAULT_MAX_POOL_CONNECTIONS, ClientFactory
-from helpers import make_predictor
+from helpers import FAST, make_predictor
+from s3_fault_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -28,3 +32,27 @@ def test_client_config_is_merged_over_the_defaults() -> None:
     factory = ClientFactory(client_config=Config(max_pool_connections=7, read_timeout=5))
     assert factory.max_pool_connections == 7
     assert factory.config.read_timeout == 5
+
+
+async def test_large_file_objects_use_aioboto3_multipart_upload(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy
+) -> None:
+    aioboto3 = pytest.importorskip("aioboto3", reason="the aioboto3 nox line installs it")
+    payload = io.BytesIO(b"x" * (9 * 1024 * 1024))  # above the 8 MiB multipart threshold
+    async with make_predictor(session=aioboto3.Session(), serializer=IdentitySerializer()) as p:
+        await p.predict_async(payload)
+    assert s3_proxy.count("POST") == 2  # CreateMultipartUpload + CompleteMultipartUpload
+    assert s3_proxy.count("PUT") == 2  # two parts
+
+
+async def test_file_objects_are_one_put_without_aioboto3(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy
+) -> None:
+    payload = io.BytesIO(b"y" * 1024)
+    async with make_predictor(
+        serializer=IdentitySerializer(), deserializer=BytesDeserializer()
+    ) as predictor:
+        response = await predictor.predict_async(payload)
+        assert await response.get_result(FAST) == b"y" * 1024
+    assert s3_proxy.count("PUT") == 1
+    assert s3_proxy.count("POST") == 0

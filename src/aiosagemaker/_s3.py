@@ -210,15 +210,27 @@ class S3Transport:
         return await self._with_retries(attempt, uri, "read", context)
 
     async def put(self, uri: S3Uri, body: Any, content_type: str, **context: Any) -> None:
-        """PUT ``body`` (bytes or a readable file object) at ``uri`` with ``content_type``."""
+        """PUT ``body`` (bytes or a readable file object) at ``uri`` with ``content_type``.
+
+        With an aioboto3 client, file objects go through its ``upload_fileobj`` transfer
+        helper (multipart above its threshold); otherwise one PutObject.
+        """
+
+        upload_fileobj = getattr(self.client, "upload_fileobj", None)
 
         async def attempt() -> None:
             if hasattr(body, "seek"):
                 body.seek(0)
             async with self.limiter:
-                await self.client.put_object(
-                    Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type
-                )
+                if upload_fileobj is not None and hasattr(body, "read"):
+                    # aioboto3's transfer helper: multipart upload for large file objects
+                    await upload_fileobj(
+                        body, uri.bucket, uri.key, ExtraArgs={"ContentType": content_type}
+                    )
+                else:
+                    await self.client.put_object(
+                        Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type
+                    )
 
         await self._with_retries(attempt, uri, "write", context, missing_is_fatal=True)
 
