@@ -239,7 +239,9 @@ def relay_for(sqs: Any, local: LocalEndpoint) -> Callable[[str], Any]:
 
 
 def source(relay: Relay, **options: Any) -> NotificationQueue:
+    """The listener's settings for tests: 1 s long polls, and a quick close."""
     options.setdefault("wait_time_seconds", 1)
+    options.setdefault("shutdown_timeout", 0.1)
     return NotificationQueue(relay.target_url, **options)
 
 
@@ -257,7 +259,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 async def test_success_one_get_no_polling(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
     relay: Relay = await relay_for("notify")
-    queue = source(relay)
+    queue = source(relay, shutdown_timeout=5)  # close waits for the in-flight receive
     async with make_predictor("notify", notifications=queue) as predictor:
         response = await predictor.predict_async({"output": {"answer": 42}})
         async with anyio.create_task_group() as group:
@@ -276,7 +278,7 @@ async def test_sns_envelope_delivery(relay_for: Any, local: LocalEndpoint) -> No
     setup = await ensure_notification_queue(
         f"t-{uuid.uuid4().hex[:12]}-env", topics(local, "notify"), raw_delivery=False
     )
-    queue = NotificationQueue(setup.queue_url, wait_time_seconds=1)
+    queue = NotificationQueue(setup.queue_url, wait_time_seconds=1, shutdown_timeout=0.1)
     async with make_predictor("notify", notifications=queue) as predictor:
         response = await predictor.predict_async({"output": "enveloped"})
         assert await response.get_result(WAIT) == "enveloped"
@@ -360,7 +362,7 @@ async def test_single_check_without_notification(relay_for: Any) -> None:
     relay: Relay = await relay_for("notify")
     queue = source(relay)
     async with make_predictor("notify", notifications=queue) as predictor:
-        response = await predictor.predict_async({"sleep": 2, "output": "late"})
+        response = await predictor.predict_async({"sleep": 1, "output": "late"})
         with pytest.raises(ObjectNotExistedError, match="Object not exist at s3://"):
             await response.get_result()
         await relay.forward(response)

@@ -421,7 +421,7 @@ class SqsListener:
     def route(self, notification: Notification) -> None:
         """Hand a notification to its waiters and keep it (bounded) for later ones."""
         keys = notification.keys()
-        duplicate = any(key in self._held for key in keys)
+        duplicate = keys[0] in self._held  # the most specific key: reused ids are not duplicates
         if duplicate:
             self.stats.duplicates += 1
         matched: list[Waiter] = []
@@ -482,13 +482,16 @@ class SqsListener:
                 if messages:
                     await self._handle(messages)
                 delay = self.retry_delay
-            except (BotoCoreError, ClientError, OSError, TimeoutError) as error:
+            except Exception as error:  # never BaseException: cancellation ends the loop
                 self.stats.receive_errors += 1
-                logger.warning(
-                    "notification listener on %s: %s; retrying in %.2f s",
+                expected = isinstance(error, (BotoCoreError, ClientError, OSError, TimeoutError))
+                logger.log(
+                    logging.WARNING if expected else logging.ERROR,
+                    "notification listener on %s: %r; retrying in %.2f s",
                     self.queue_url,
                     error,
                     delay,
+                    exc_info=not expected,
                 )
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
