@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from local_helpers import INPUT_BUCKET, GateModel, client
 
 from aiosagemaker.local import EndpointSpec, FaultConfig, LocalEndpoint
+
+from .local_helpers import INPUT_BUCKET, GateModel, client
 
 GATE = GateModel()
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from local_helpers import client, get_object
+
+from .local_helpers import client, get_object
 
 SERVE = [sys.executable, "-m", "aiosagemaker.local", "serve"]
 ENV_KEYS = 9

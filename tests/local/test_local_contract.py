@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_helpers import INPUT_BUCKET, get_object, object_exists, split
 
 from aiosagemaker.local import LocalEndpoint
+
+from .local_helpers import INPUT_BUCKET, get_object, object_exists, split
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 

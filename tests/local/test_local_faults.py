@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 import pytest
-from local_helpers import client, get_object
 
 from aiosagemaker.local import ConfigError, FaultConfig, Latency, LocalEndpoint
+
+from .local_helpers import client, get_object
 
 
 def test_unavailable_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:

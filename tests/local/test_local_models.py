@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from local_helpers import ContainerServer, client, get_object, running_container
 
 from aiosagemaker.local import ConfigError, EndpointSpec, LocalEndpoint
 from aiosagemaker.local.models import demo, echo
+
+from .local_helpers import ContainerServer, client, get_object, running_container
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from local_helpers import client, get_object, notification, receive_all, subscribe_queue
 
 from aiosagemaker.local import LocalEndpoint
+
+from .local_helpers import client, get_object, notification, receive_all, subscribe_queue
 
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 

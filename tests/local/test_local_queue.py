@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from local_helpers import GateModel, client, get_object, object_exists
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
+
+from .local_helpers import GateModel, client, get_object, object_exists
 
 TIME_SCALE = 0.001
 """60 s (the TTL minimum) becomes 60 ms; 1 s of invocation timeout becomes 1 ms."""
