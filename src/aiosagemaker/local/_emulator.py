@@ -89,17 +89,18 @@ class LocalEndpoint:
         self._port = port
         self.time_scale = float(time_scale)
         self._endpoints: dict[str, ResolvedEndpoint] = {}
+        self._tracker = Tracker()
         for spec in specs:
             resolved = resolve_endpoint(spec, region=region, account_id=account_id)
             if resolved.name in self._endpoints:
                 raise ConfigError(f"endpoint {resolved.name!r} is configured twice")
             check_model(resolved.model)
             self._endpoints[resolved.name] = resolved
+            self._tracker.add_endpoint(resolved.name)
         self._external_s3 = s3_endpoint_url
         self._external_sns = sns_endpoint_url
         self._credentials = credentials
         self._faults = FaultState(faults or FaultConfig())
-        self._tracker = Tracker()
         self._moto: MotoBackend | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -236,6 +237,7 @@ class LocalEndpoint:
             await queue.stop()
         if self._aws is not None:
             await self._aws.close()
+        self._tracker.abandon()
 
     # -- introspection and control ---------------------------------------------------------------
 

@@ -87,6 +87,14 @@ class Tracker:
             self._pending += pending
             self.condition.notify_all()
 
+    def abandon(self) -> None:
+        """Forget queued and in-flight work (the emulator stopped); wakes all waiters."""
+        with self.condition:
+            for name, stats in self._stats.items():
+                self._stats[name] = EndpointStats(**{**stats.__dict__, "queued": 0, "in_flight": 0})
+            self._pending = 0
+            self.condition.notify_all()
+
     def wait_for(
         self, name: str, predicate: Callable[[EndpointStats], bool], timeout: float
     ) -> bool:
