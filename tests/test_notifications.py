@@ -34,9 +34,14 @@ from aiosagemaker import (
     WaiterConfig,
     ensure_notification_queue,
 )
-from aiosagemaker._sqs_listener import UnrecognizedMessageError, parse_message
+from aiosagemaker._sqs_listener import (
+    Notification,
+    SqsListener,
+    UnrecognizedMessageError,
+    parse_message,
+)
 from aiosagemaker.local import LocalEndpoint
-from helpers import make_predictor
+from helpers import make_predictor, raw
 from s3_fault_proxy import Fault, S3FaultProxy, running_proxy
 
 pytestmark = pytest.mark.anyio
@@ -517,3 +522,66 @@ def test_two_consumer_processes_share_an_endpoint(local: LocalEndpoint) -> None:
         assert stats.safety_checks == 0 and stats.malformed == 0
     tokens = [set(map(str, r["expected"])) for r in reports]
     assert not tokens[0] & tokens[1]
+
+
+def test_held_notifications_are_bounded_in_time_and_number() -> None:
+    now = [0.0]
+    stats = NotificationStats()
+    listener = SqsListener(
+        None, "http://q", stats, hold_seconds=10, max_held=2, clock=lambda: now[0]
+    )
+
+    def note(index: int) -> Notification:
+        return Notification(True, f"id-{index}", f"s3://b/out/{index}.out", None, body=b"x")
+
+    for index in range(4):
+        listener.route(note(index))
+    assert stats.held == 4
+    oldest = listener.register("s3://b/out/0.out", None, "id-0")
+    assert oldest.notification is None  # evicted: only the newest two are kept
+    assert listener.register("s3://b/out/1.out", None, "id-1").notification is None
+    newest = listener.register("s3://b/out/3.out", None, "id-3")
+    assert newest.notification == note(3) and stats.early_matched == 1
+    now[0] = 11.0
+    assert listener.register("s3://b/out/2.out", None, "id-2").notification is None  # expired
+
+
+def test_routing_by_inference_id_respects_locations() -> None:
+    stats = NotificationStats()
+    listener = SqsListener(None, "http://q", stats)
+    waiter = listener.register("s3://b/out/1.out", "s3://b/fail/1.out", "same-id")
+    other = Notification(True, "same-id", "s3://b/out/2.out", None)
+    listener.route(other)  # a reused inference id with another location: not this response
+    assert waiter.notification is None
+    failed = Notification(False, "same-id", None, None, failure_reason="boom")
+    listener.route(failed)  # no location at all: routed by inference id
+    assert waiter.notification == failed
+
+
+async def test_cancelled_wait_leaves_the_listener_running(relay_for: Any) -> None:
+    relay: Relay = await relay_for("notify")
+    queue = source(relay)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        first = await predictor.predict_async({"output": "first"})
+        with anyio.move_on_after(0.3) as scope:
+            await first.get_result(WAIT)
+        assert scope.cancelled_caught
+        second = await predictor.predict_async({"output": "second"})
+        await relay.forward(first)
+        await relay.forward(second)
+        assert await second.get_result(WAIT) == "second"
+        assert await first.get_result(WAIT) == "first"
+    assert queue.stats.receive_errors == 0 and queue.stats.safety_checks == 0
+
+
+async def test_download_from_an_inline_body(relay_for: Any, tmp_path: Path) -> None:
+    relay: Relay = await relay_for("notify-inline")
+    queue = source(relay)
+    payload = bytes(range(256)) * 40
+    async with make_predictor("notify-inline", notifications=queue) as predictor:
+        response = await predictor.predict_async(raw(payload, "application/x-test"))
+        await relay.forward(response)
+        target = tmp_path / "result.bin"
+        assert await response.download(target, WAIT, chunk_size=1000) == "application/x-test"
+    assert target.read_bytes() == payload
+    assert queue.stats.inline_results == 1 and queue.stats.result_gets == 0

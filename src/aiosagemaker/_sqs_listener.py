@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -74,7 +74,7 @@ class Notification:
     body: bytes | None = None
     """The inline response (``responseBody.content``, decoded), if the endpoint includes it."""
 
-    def keys(self) -> list[Key]:
+    def routing_keys(self) -> list[Key]:
         """Routing keys, most specific first."""
         keys: list[Key] = []
         if self.succeeded and self.output_location:
@@ -160,7 +160,7 @@ def parse_message(body: str) -> Notification:
         else None,
         body=_inline_body(document) if status == "Completed" else None,
     )
-    if not notification.keys():
+    if not notification.routing_keys():
         raise UnrecognizedMessageError("malformed", "no inferenceId and no result location")
     return notification
 
@@ -282,6 +282,7 @@ class SqsListener:
         self.clock = clock
         self._waiters: dict[Key, list[Waiter]] = {}
         self._held: OrderedDict[Key, _Held] = OrderedDict()
+        self._aliases: dict[Key, Key] = {}
         self._held_body_bytes = 0
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -408,7 +409,7 @@ class SqsListener:
         """A held notification for this waiter's locations, if one is kept."""
         self._expire()
         for key in waiter.keys:
-            entry = self._held.get(key)
+            entry = self._held.get(self._aliases.get(key, key))
             if entry is not None and waiter.accepts(entry.notification):
                 if not entry.delivered:
                     entry.delivered = True
@@ -420,7 +421,8 @@ class SqsListener:
 
     def route(self, notification: Notification) -> None:
         """Hand a notification to its waiters and keep it (bounded) for later ones."""
-        keys = notification.keys()
+        self._expire()
+        keys = notification.routing_keys()
         duplicate = keys[0] in self._held  # the most specific key: reused ids are not duplicates
         if duplicate:
             self.stats.duplicates += 1
@@ -438,37 +440,42 @@ class SqsListener:
             self.stats.held += 1
         self._hold(notification, keys, delivered=bool(matched) or duplicate)
 
-    def _hold(self, notification: Notification, keys: Iterable[Key], *, delivered: bool) -> None:
-        self._expire()
+    def _hold(self, notification: Notification, keys: list[Key], *, delivered: bool) -> None:
+        """Keep a notification under its most specific key; its other keys are aliases."""
+        primary = keys[0]
+        old = self._held.pop(primary, None)
+        if old is not None:
+            self._drop(primary, old)
+            delivered = delivered or old.delivered
         body = notification.body
         if body is not None and (
             delivered or self._held_body_bytes + len(body) > self.max_held_body_bytes
         ):
             notification = replace(notification, body=None)
-        expires = self.clock() + self.hold_seconds
+        self._held[primary] = _Held(notification, self.clock() + self.hold_seconds, delivered)
+        if notification.body is not None:
+            self._held_body_bytes += len(notification.body)
         for key in keys:
-            old = self._held.pop(key, None)
-            if old is not None:
-                self._forget_body(old)
-                delivered = delivered or old.delivered
-            self._held[key] = _Held(notification, expires, delivered)
-            if notification.body is not None:
-                self._held_body_bytes += len(notification.body)
-        while len(self._held) > self.max_held * 3:  # up to three keys per notification
-            self._forget_body(self._held.popitem(last=False)[1])
+            self._aliases[key] = primary
+        while len(self._held) > self.max_held:
+            self._drop(*self._held.popitem(last=False))
 
-    def _forget_body(self, entry: _Held) -> None:
+    def _drop(self, primary: Key, entry: _Held) -> None:
+        """Forget the aliases and the body bytes of an entry already removed from ``_held``."""
         if entry.notification.body is not None:
             self._held_body_bytes -= len(entry.notification.body)
+        for key in entry.notification.routing_keys():
+            if self._aliases.get(key) == primary:
+                del self._aliases[key]
 
     def _expire(self) -> None:
         now = self.clock()
         while self._held:
-            key, entry = next(iter(self._held.items()))
+            primary, entry = next(iter(self._held.items()))
             if entry.expires > now:
                 break
-            del self._held[key]
-            self._forget_body(entry)
+            del self._held[primary]
+            self._drop(primary, entry)
 
     # -- the loop ------------------------------------------------------------------------
 
