@@ -449,6 +449,9 @@ async def test_listener_restarts_after_sqs_errors(
             assert await response.get_result(WAIT) == "recovered"
     assert queue.stats.receive_errors >= 2 and queue.stats.restarts >= 2
     assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
+    actions = [h.get("X-Amz-Target", "") for h in proxy.headers]
+    assert "AmazonSQS.DeleteMessageBatch" in actions
+    assert "AmazonSQS.DeleteMessage" not in actions  # deleted in batches only
 
 
 async def test_two_listeners_on_one_queue_in_one_process_are_refused(relay_for: Any) -> None:

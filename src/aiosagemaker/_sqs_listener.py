@@ -300,6 +300,14 @@ class SqsListener:
         """
         if self._task is not None and not self._task.done():
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "notifications need the asyncio event loop (the listener is an asyncio task, "
+                "and aiobotocore's default HTTP backend is asyncio-only); on trio, leave "
+                "notifications=None to poll S3"
+            ) from None
         if self._closed:
             raise RuntimeError("the notification listener is closed; reopen the predictor")
         if self._start_lock is None:
@@ -317,7 +325,7 @@ class SqsListener:
                     "notification listener on %s stopped (%r); restarting", self.queue_url, error
                 )
             self._stop = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(
+            self._task = loop.create_task(
                 self._run(), name=f"aiosagemaker-sqs-listener {self.queue_url}"
             )
 
