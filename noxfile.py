@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "demo"]
@@ -48,8 +50,37 @@ def demo(session: nox.Session) -> None:
     session.run("python", "examples/quickstart.py", *session.posargs)
 
 
+# The official SDK runs in its own environment (never a dependency of the library); this set
+# installs together (the newest SDK 2.x needs a botocore newer than aioboto3 15.x allows).
+SDK_BENCH_DEPS = ["sagemaker==2.254.1", "boto3==1.40.61", "botocore==1.40.61"]
+SDK_BENCH_VENV = Path(".bench/sdk-venv")
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not part of the tests); results are written as JSON under benchmarks/."""
-    session.install(".[local]")
-    session.run("python", "benchmarks/bench_emulator.py", "--output", "benchmarks/emulator.json")
+    """Benchmarks (not part of the tests); results are written as JSON under benchmarks/.
+
+    ``nox -s bench -- --n 1 100`` passes options to ``benchmarks/bench_clients.py``.
+    """
+    session.install(".[local]", "matplotlib")
+    if Path("benchmarks/bench_emulator.py").exists():
+        session.run(
+            "python", "benchmarks/bench_emulator.py", "--output", "benchmarks/emulator.json"
+        )
+    sdk_python = SDK_BENCH_VENV / "bin" / "python"
+    if not sdk_python.exists():
+        session.run("python", "-m", "venv", str(SDK_BENCH_VENV))
+    session.run(str(sdk_python), "-m", "pip", "install", "-q", *SDK_BENCH_DEPS, external=True)
+    session.run(
+        "python",
+        "benchmarks/bench_clients.py",
+        "--sdk-python",
+        str(sdk_python),
+        "--output",
+        "benchmarks/results.json",
+        "--docs",
+        "docs/benchmarks.md",
+        "--plot",
+        "docs/benchmarks.png",
+        *session.posargs,
+    )
