@@ -34,12 +34,8 @@ from aiosagemaker import (
     WaiterConfig,
     ensure_notification_queue,
 )
-from aiosagemaker._sqs_listener import (
-    Notification,
-    SqsListener,
-    UnrecognizedMessageError,
-    parse_message,
-)
+from aiosagemaker._sns_messages import Notification, UnrecognizedMessageError, parse_message
+from aiosagemaker._sqs_listener import SqsListener
 from aiosagemaker.local import LocalEndpoint
 from helpers import make_predictor, raw
 from s3_fault_proxy import Fault, S3FaultProxy, running_proxy

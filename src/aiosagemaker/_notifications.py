@@ -24,7 +24,8 @@ import anyio
 from ._config import WaiterConfig
 from ._exceptions import ObjectNotExistedError, PollingTimeoutError
 from ._s3 import DEFAULT_CONTENT_TYPE, Consume, Fetched, S3Transport, read_all
-from ._sqs_listener import Notification, NotificationStats, SqsListener
+from ._sns_messages import Notification
+from ._sqs_listener import NotificationStats, SqsListener
 from ._waiting import (
     STILL_RUNNING,
     Completed,
