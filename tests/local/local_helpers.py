@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import json
 import threading
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import boto3
 from botocore.config import Config
@@ -131,6 +134,39 @@ def client(service: str, env: dict[str, str], **config: Any) -> Any:
     return session.client(service, endpoint_url=env[key], config=Config(**config))
 
 
+def _supports(member: str) -> bool:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    return member in model.operation_model("InvokeEndpointAsync").input_shape.members
+
+
+INLINE_BODY = _supports("Body")
+"""Whether this botocore can send an inline Body (>= 1.43.29); older lines use InputLocation."""
+
+
+def submit(runtime: Any, env: dict[str, str], endpoint: str, body: bytes, **kwargs: Any) -> Any:
+    """InvokeEndpointAsync with ``body`` inline, or uploaded first where botocore is too old.
+
+    The response gets an extra ``InputLocation`` key (``None`` when the body went inline).
+    """
+    location = None
+    if INLINE_BODY:
+        response = runtime.invoke_endpoint_async(EndpointName=endpoint, Body=body, **kwargs)
+    else:
+        s3 = client("s3", env)
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=INPUT_BUCKET)
+        key = f"inline/{uuid.uuid4()}"
+        s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
+        location = f"s3://{INPUT_BUCKET}/{key}"
+        response = runtime.invoke_endpoint_async(
+            EndpointName=endpoint, InputLocation=location, **kwargs
+        )
+    response["InputLocation"] = location
+    return response
+
+
 def split(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` → ``(bucket, key)``."""
     assert uri.startswith("s3://"), uri
@@ -194,3 +230,28 @@ def notification(body: str, *, raw: bool) -> dict[str, Any]:
     assert data["Type"] == "Notification"
     inner: dict[str, Any] = json.loads(data["Message"])
     return inner
+
+
+def raw_invoke(
+    url: str,
+    endpoint: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    method: str = "POST",
+    path: str | None = None,
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """InvokeEndpointAsync (or any request) over plain HTTP; status, headers, JSON body."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        target = path or f"/endpoints/{quote(endpoint, safe='')}/async-invocations"
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value.encode("latin-1"))
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(data)
+    finally:
+        conn.close()

@@ -14,7 +14,7 @@ from typing import IO
 
 import pytest
 
-from .local_helpers import client, get_object
+from .local_helpers import client, get_object, submit
 
 SERVE = [sys.executable, "-m", "aiosagemaker.local", "serve"]
 ENV_KEYS = 9
@@ -84,7 +84,7 @@ def test_serve_prints_exports_accepts_and_stops_on_sigint(
     assert env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"].startswith("http://127.0.0.1:")
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"
     runtime = client("sagemaker-runtime", env)
-    response = runtime.invoke_endpoint_async(EndpointName="cli-echo", Body=b"via cli")
+    response = submit(runtime, env, "cli-echo", b"via cli")
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 202
     s3 = client("s3", env)
     waiter = s3.get_waiter("object_exists")

@@ -16,7 +16,7 @@ import pytest
 
 from aiosagemaker.local import LocalEndpoint
 
-from .local_helpers import INPUT_BUCKET, get_object, object_exists, split
+from .local_helpers import INPUT_BUCKET, get_object, object_exists, raw_invoke, split, submit
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -61,9 +61,7 @@ def test_generated_inference_id_is_a_uuid(runtime: Any, s3: Any) -> None:
 
 
 def test_boto3_inline_body_keeps_content_type(emu: LocalEndpoint, runtime: Any, s3: Any) -> None:
-    response = runtime.invoke_endpoint_async(
-        EndpointName="echo", Body=b"\x00\x01binary", ContentType="application/x-bin"
-    )
+    response = submit(runtime, emu.env, "echo", b"\x00\x01binary", ContentType="application/x-bin")
     emu.wait_idle_sync(30)
     assert get_object(s3, response["OutputLocation"]) == (b"\x00\x01binary", "application/x-bin")
 
@@ -182,8 +180,8 @@ def test_model_error_writes_failure_object(emu: LocalEndpoint, runtime: Any, s3:
 
 
 def test_sync_model_returning_str_uses_accept(emu: LocalEndpoint, runtime: Any, s3: Any) -> None:
-    plain = runtime.invoke_endpoint_async(EndpointName="sync-text", Body=b"abc")
-    typed = runtime.invoke_endpoint_async(EndpointName="sync-text", Body=b"xyz", Accept="text/x")
+    plain = submit(runtime, emu.env, "sync-text", b"abc")
+    typed = submit(runtime, emu.env, "sync-text", b"xyz", Accept="text/x")
     emu.wait_idle_sync(30)
     assert get_object(s3, plain["OutputLocation"]) == (b"cba", "text/plain; charset=utf-8")
     assert get_object(s3, typed["OutputLocation"]) == (b"zyx", "text/x")
@@ -211,14 +209,21 @@ def test_output_naming(
         kwargs["S3OutputPathExtension"] = extension
     if filename:
         kwargs["Filename"] = filename
-    if (
-        "Filename"
-        not in runtime.meta.service_model.operation_model("InvokeEndpointAsync").input_shape.members
-    ):
-        pytest.skip("this botocore cannot send Filename/S3OutputPathExtension")
-    response = runtime.invoke_endpoint_async(
-        EndpointName="echo", InputLocation=put_input(s3, b"named"), **kwargs
-    )
+    location = put_input(s3, b"named")
+    members = runtime.meta.service_model.operation_model("InvokeEndpointAsync").input_shape.members
+    if "Filename" in members:
+        response = runtime.invoke_endpoint_async(
+            EndpointName="echo", InputLocation=location, **kwargs
+        )
+    else:  # botocore < 1.42.54 cannot send these headers: send them over plain HTTP
+        headers = {f"X-Amzn-SageMaker-{k}": v for k, v in kwargs.items()}
+        headers["X-Amzn-SageMaker-InputLocation"] = location
+        status, raw_headers, _ = raw_invoke(emu.runtime_url, "echo", headers)
+        assert status == 202
+        response = {
+            "OutputLocation": raw_headers["x-amzn-sagemaker-outputlocation"],
+            "FailureLocation": raw_headers["x-amzn-sagemaker-failurelocation"],
+        }
     spec = emu.endpoint("echo")
     name = re.escape(spec.output_path) + re.escape(output_suffix).replace(
         re.escape("{uuid}"), f"({UUID})"

@@ -10,7 +10,7 @@ import pytest
 
 from aiosagemaker.local import ConfigError, FaultConfig, Latency, LocalEndpoint
 
-from .local_helpers import client, get_object
+from .local_helpers import client, get_object, submit
 
 
 def test_unavailable_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:
@@ -18,7 +18,7 @@ def test_unavailable_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:
     before = emu.stats("echo")
     emu.set_faults(FaultConfig(unavailable_rate=1.0))
     with pytest.raises(runtime.exceptions.ServiceUnavailable) as info:
-        runtime.invoke_endpoint_async(EndpointName="echo", Body=b"x")
+        submit(runtime, emu.env, "echo", b"x")
     metadata = info.value.response["ResponseMetadata"]
     assert metadata["HTTPStatusCode"] == 503
     # retries={"max_attempts": 1} means one retry in botocore: two requests in total
@@ -28,7 +28,7 @@ def test_unavailable_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:
     assert after.rejected_unavailable == before.rejected_unavailable + attempts
     assert after.accepted == before.accepted
     emu.faults = FaultConfig()
-    assert runtime.invoke_endpoint_async(EndpointName="echo", Body=b"x")["InferenceId"]
+    assert submit(runtime, emu.env, "echo", b"x")["InferenceId"]
 
 
 def test_unavailable_rate_is_seeded(emu: LocalEndpoint, env: dict[str, str]) -> None:
@@ -39,7 +39,7 @@ def test_unavailable_rate_is_seeded(emu: LocalEndpoint, env: dict[str, str]) -> 
         result = []
         for _ in range(12):
             try:
-                runtime.invoke_endpoint_async(EndpointName="echo", Body=b"x")
+                submit(runtime, emu.env, "echo", b"x")
                 result.append(True)
             except runtime.exceptions.ServiceUnavailable:
                 result.append(False)
@@ -54,7 +54,7 @@ def test_unavailable_rate_is_seeded(emu: LocalEndpoint, env: dict[str, str]) -> 
 def test_model_latency_delays_results(emu: LocalEndpoint, runtime: Any, s3: Any) -> None:
     emu.set_faults(FaultConfig(model_latency=0.3))
     started = time.monotonic()
-    response = runtime.invoke_endpoint_async(EndpointName="echo", Body=b"late")
+    response = submit(runtime, emu.env, "echo", b"late")
     emu.wait_idle_sync(30)
     assert time.monotonic() - started >= 0.3
     assert get_object(s3, response["OutputLocation"])[0] == b"late"
@@ -65,9 +65,7 @@ def test_latency_counts_against_invocation_timeout(
 ) -> None:
     emu.set_faults(FaultConfig(model_latency=Latency.uniform(5.0, 6.0), seed=3))
     before = emu.stats("echo").expired
-    response = runtime.invoke_endpoint_async(
-        EndpointName="echo", Body=b"x", InvocationTimeoutSeconds=1
-    )
+    response = submit(runtime, emu.env, "echo", b"x", InvocationTimeoutSeconds=1)
     emu.wait_idle_sync(30)
     assert emu.stats("echo").expired == before + 1
     assert b"InvocationTimeoutSeconds (1 s)" in get_object(s3, response["FailureLocation"])[0]
@@ -76,7 +74,7 @@ def test_latency_counts_against_invocation_timeout(
 def test_slow_accept(emu: LocalEndpoint, runtime: Any) -> None:
     emu.set_faults(FaultConfig(accept_delay=0.3))
     started = time.monotonic()
-    runtime.invoke_endpoint_async(EndpointName="echo", Body=b"x")
+    submit(runtime, emu.env, "echo", b"x")
     assert time.monotonic() - started >= 0.3
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from aiosagemaker.local import EndpointSpec, EndpointStats, LocalEndpoint
 
-from .local_helpers import GateModel, client
+from .local_helpers import GateModel, client, submit
 
 
 def test_stop_abandons_pending_work() -> None:
@@ -18,8 +18,8 @@ def test_stop_abandons_pending_work() -> None:
     try:
         with local:
             runtime = client("sagemaker-runtime", local.env)
-            runtime.invoke_endpoint_async(EndpointName="held", Body=b"running")
-            runtime.invoke_endpoint_async(EndpointName="held", Body=b"queued")
+            submit(runtime, local.env, "held", b"running")
+            submit(runtime, local.env, "held", b"queued")
             gate.wait_arrivals(1)
             local.wait_for_stats_sync("held", lambda s: s.queued == 1 and s.in_flight == 1)
             with pytest.raises(TimeoutError):

@@ -12,7 +12,7 @@ import pytest
 from aiosagemaker.local import ConfigError, EndpointSpec, LocalEndpoint
 from aiosagemaker.local.models import demo, echo
 
-from .local_helpers import ContainerServer, client, get_object, running_container
+from .local_helpers import ContainerServer, client, get_object, running_container, submit
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,7 @@ def models_emu(container: ContainerServer) -> Iterator[LocalEndpoint]:
 
 def invoke(local: LocalEndpoint, endpoint: str, body: bytes, **kwargs: Any) -> dict[str, Any]:
     runtime = client("sagemaker-runtime", local.env)
-    response: dict[str, Any] = runtime.invoke_endpoint_async(
-        EndpointName=endpoint, Body=body, **kwargs
-    )
+    response: dict[str, Any] = submit(runtime, local.env, endpoint, body, **kwargs)
     local.wait_idle_sync(30)
     return response
 

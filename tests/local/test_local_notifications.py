@@ -14,9 +14,16 @@ import pytest
 
 from aiosagemaker.local import LocalEndpoint
 
-from .local_helpers import client, get_object, notification, receive_all, subscribe_queue
+from .local_helpers import client, get_object, notification, receive_all, submit, subscribe_queue
 
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def with_input(params: dict[str, str], response: dict[str, Any]) -> dict[str, str]:
+    """Expected requestParameters: inputLocation appears when the body went through S3."""
+    if response["InputLocation"] is not None:
+        return {**params, "inputLocation": response["InputLocation"]}
+    return params
 
 
 @dataclass
@@ -74,9 +81,11 @@ def test_topics_are_created_from_names_and_arns(emu: LocalEndpoint) -> None:
 def test_success_notification_with_inline_response(
     emu: LocalEndpoint, runtime: Any, queues: Queues
 ) -> None:
-    response = runtime.invoke_endpoint_async(
-        EndpointName="notify",
-        Body=b'{"x": 1}',
+    response = submit(
+        runtime,
+        emu.env,
+        "notify",
+        b'{"x": 1}',
         ContentType="application/json",
         Accept="application/json",
         InferenceId="notify-ok-1",
@@ -93,11 +102,14 @@ def test_success_notification_with_inline_response(
     assert message == {
         "awsRegion": "us-east-1",
         "invocationStatus": "Completed",
-        "requestParameters": {
-            "accept": "application/json",
-            "contentType": "application/json",
-            "endpointName": "notify",
-        },
+        "requestParameters": with_input(
+            {
+                "accept": "application/json",
+                "contentType": "application/json",
+                "endpointName": "notify",
+            },
+            response,
+        ),
         "responseParameters": {
             "contentType": "application/json",
             "outputLocation": response["OutputLocation"],
@@ -111,7 +123,7 @@ def test_success_notification_with_inline_response(
 
 
 def test_envelope_fields(emu: LocalEndpoint, runtime: Any, queues: Queues) -> None:
-    runtime.invoke_endpoint_async(EndpointName="notify", Body=b'{"y": 2}')
+    submit(runtime, emu.env, "notify", b'{"y": 2}')
     emu.wait_idle_sync(30)
     (envelope,) = queues.envelopes("success-env")
     assert envelope["Type"] == "Notification"
@@ -144,13 +156,13 @@ def test_error_notification(emu: LocalEndpoint, runtime: Any, queues: Queues, s3
 
 
 def test_success_without_inline_response(emu: LocalEndpoint, runtime: Any, queues: Queues) -> None:
-    response = runtime.invoke_endpoint_async(EndpointName="notify-plain", Body=b'{"z": 3}')
+    response = submit(runtime, emu.env, "notify-plain", b'{"z": 3}')
     assert "FailureLocation" not in response  # endpoint has no S3FailurePath
     emu.wait_idle_sync(30)
     (message,) = queues.messages("plain-success-raw")
     assert "responseBody" not in message
     assert message["responseParameters"]["outputLocation"] == response["OutputLocation"]
-    assert message["requestParameters"] == {"endpointName": "notify-plain"}
+    assert message["requestParameters"] == with_input({"endpointName": "notify-plain"}, response)
     queues.messages("plain-success-env")
 
 
@@ -158,7 +170,7 @@ def test_error_without_failure_path_includes_response(
     emu: LocalEndpoint, runtime: Any, queues: Queues
 ) -> None:
     before = emu.stats("notify-plain").failed
-    runtime.invoke_endpoint_async(EndpointName="notify-plain", Body=b'{"fail": "nope"}')
+    submit(runtime, emu.env, "notify-plain", b'{"fail": "nope"}')
     emu.wait_idle_sync(30)
     (message,) = queues.messages("plain-error-raw")
     assert "failureLocation" not in message["responseParameters"]

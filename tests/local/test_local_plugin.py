@@ -12,6 +12,8 @@ import pytest
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
 
+from .local_helpers import submit
+
 
 @pytest.fixture
 def local_async_endpoint_specs() -> Sequence[EndpointSpec]:
@@ -25,7 +27,7 @@ def test_fixture_serves_overridden_specs(
 
     assert [e.name for e in local_async_endpoint.endpoints] == ["plugin-demo"]
     runtime = boto3.client("sagemaker-runtime")  # found through local_aws_env only
-    response = runtime.invoke_endpoint_async(EndpointName="plugin-demo", Body=b'{"inputs": [2]}')
+    response = submit(runtime, local_aws_env, "plugin-demo", b'{"inputs": [2]}')
     local_async_endpoint.wait_idle_sync(30)
     s3 = boto3.client("s3")
     bucket, _, key = response["OutputLocation"][5:].partition("/")

@@ -9,17 +9,22 @@ import pytest
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
 
-from .local_helpers import GateModel, client, get_object, object_exists
+from .local_helpers import GateModel, client, get_object, object_exists, submit
 
-TIME_SCALE = 0.001
-"""60 s (the TTL minimum) becomes 60 ms; 1 s of invocation timeout becomes 1 ms."""
+TIME_SCALE = 0.01
+"""60 s (the TTL minimum) becomes 0.6 s; 20 s of invocation timeout become 0.2 s.
+
+Requests that must not time out send InvocationTimeoutSeconds=3600 (36 s scaled), so a loaded
+machine cannot turn a blocked model into an unexpected expiry.
+"""
+LONG = 3600
 
 SCALED_GATE = GateModel()
 
 
 @pytest.fixture(scope="module")
 def scaled() -> Iterator[LocalEndpoint]:
-    """An emulator whose TTLs and timeouts run 1000x faster."""
+    """An emulator whose TTLs and timeouts run 100x faster."""
     specs = [
         EndpointSpec(name="one-slot", model=SCALED_GATE, max_concurrent_invocations_per_instance=1),
         EndpointSpec(name="echo", model="aiosagemaker.local.models:echo"),
@@ -43,7 +48,7 @@ def test_concurrency_cap_is_observed(emu: LocalEndpoint, runtime: Any, gate: Gat
     assert spec.max_concurrency == 4  # 2 per instance x 2 instances
     before = emu.stats("gate")
     for index in range(10):
-        runtime.invoke_endpoint_async(EndpointName="gate", Body=f"job-{index}".encode())
+        submit(runtime, emu.env, "gate", f"job-{index}".encode())
     gate.wait_arrivals(4)
     stats = emu.wait_for_stats_sync(
         "gate", lambda s: s.in_flight == 4 and s.queued == 6 and s.accepted == before.accepted + 10
@@ -60,11 +65,16 @@ def test_concurrency_cap_is_observed(emu: LocalEndpoint, runtime: Any, gate: Gat
 
 def test_fifo_order(scaled: LocalEndpoint, scaled_gate: GateModel) -> None:
     runtime = client("sagemaker-runtime", scaled.env)
-    runtime.invoke_endpoint_async(EndpointName="one-slot", Body=b"first")
+    submit(runtime, scaled.env, "one-slot", b"first", InvocationTimeoutSeconds=LONG)
     scaled_gate.wait_arrivals(1)
     for index in range(5):
-        runtime.invoke_endpoint_async(
-            EndpointName="one-slot", Body=f"{index}".encode(), RequestTTLSeconds=21600
+        submit(
+            runtime,
+            scaled.env,
+            "one-slot",
+            f"{index}".encode(),
+            RequestTTLSeconds=21600,
+            InvocationTimeoutSeconds=LONG,
         )
     scaled.wait_for_stats_sync("one-slot", lambda s: s.queued == 5)
     scaled_gate.release()
@@ -76,12 +86,10 @@ def test_request_ttl_expires_in_queue(scaled: LocalEndpoint, scaled_gate: GateMo
     runtime = client("sagemaker-runtime", scaled.env)
     s3 = client("s3", scaled.env)
     before = scaled.stats("one-slot")
-    blocker = runtime.invoke_endpoint_async(EndpointName="one-slot", Body=b"blocker")
+    blocker = submit(runtime, scaled.env, "one-slot", b"blocker", InvocationTimeoutSeconds=LONG)
     scaled_gate.wait_arrivals(1)
-    waiting = runtime.invoke_endpoint_async(
-        EndpointName="one-slot", Body=b"too late", RequestTTLSeconds=60
-    )
-    # 60 s x 0.001 = 60 ms in the queue, while the only slot stays busy
+    waiting = submit(runtime, scaled.env, "one-slot", b"too late", RequestTTLSeconds=60)
+    # 60 s x 0.01 = 0.6 s in the queue, while the only slot stays busy
     scaled.wait_for_stats_sync("one-slot", lambda s: s.expired == before.expired + 1)
     reason, content_type = get_object(s3, waiting["FailureLocation"])
     assert b"RequestTTLSeconds (60 s)" in reason
@@ -98,10 +106,8 @@ def test_invocation_timeout_expires(scaled: LocalEndpoint, scaled_gate: GateMode
     runtime = client("sagemaker-runtime", scaled.env)
     s3 = client("s3", scaled.env)
     before = scaled.stats("one-slot")
-    response = runtime.invoke_endpoint_async(
-        EndpointName="one-slot", Body=b"slow", InvocationTimeoutSeconds=20
-    )
-    # the gate never opens during the 20 ms the model is given
+    response = submit(runtime, scaled.env, "one-slot", b"slow", InvocationTimeoutSeconds=20)
+    # the gate never opens during the 0.2 s the model is given
     stats = scaled.wait_for_stats_sync("one-slot", lambda s: s.expired == before.expired + 1)
     assert stats.completed == before.completed
     reason, _ = get_object(s3, response["FailureLocation"])
@@ -112,9 +118,7 @@ def test_invocation_timeout_expires(scaled: LocalEndpoint, scaled_gate: GateMode
 def test_scaled_timeouts_do_not_fire_for_fast_models(scaled: LocalEndpoint) -> None:
     runtime = client("sagemaker-runtime", scaled.env)
     s3 = client("s3", scaled.env)
-    # 3600 s / 21600 s scaled: 3.6 s and 21.6 s, far above an echo call
-    response = runtime.invoke_endpoint_async(
-        EndpointName="echo", Body=b"quick", InvocationTimeoutSeconds=3600
-    )
+    # 3600 s / 21600 s scaled: 36 s and 216 s, far above an echo call
+    response = submit(runtime, scaled.env, "echo", b"quick", InvocationTimeoutSeconds=3600)
     scaled.wait_idle_sync(30)
     assert get_object(s3, response["OutputLocation"])[0] == b"quick"

@@ -6,42 +6,17 @@ required) are tested on the server too; a few go through boto3 to check the erro
 
 from __future__ import annotations
 
-import http.client
-import json
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import pytest
 
 from aiosagemaker._limits import INLINE_BODY_MAX_BYTES
 from aiosagemaker.local import LocalEndpoint
 
+from .local_helpers import raw_invoke
+
 LOC = "s3://bucket/key"
 P = "X-Amzn-SageMaker-"
-
-
-def raw_invoke(
-    url: str,
-    endpoint: str,
-    headers: dict[str, str],
-    body: bytes = b"",
-    method: str = "POST",
-    path: str | None = None,
-) -> tuple[int, dict[str, str], dict[str, Any]]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        target = path or f"/endpoints/{quote(endpoint, safe='')}/async-invocations"
-        conn.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in headers.items():
-            conn.putheader(name, value.encode("latin-1"))
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(data)
-    finally:
-        conn.close()
 
 
 CASES: list[tuple[str, str, dict[str, str], bytes, str]] = [
