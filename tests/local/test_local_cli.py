@@ -118,6 +118,7 @@ def test_sigterm_stops_cleanly(server_process: subprocess.Popen[str]) -> None:
         (["--port", "70000"], "--port"),
         (["--unavailable-rate", "2"], "unavailable_rate"),
         (["--latency", "weird:1"], "bad latency"),
+        (["--internal-failure-rate", "2"], "internal_failure_rate"),
         (["--time-scale", "-1"], "time_scale"),
         (["--endpoint", "under_score"], "invalid endpoint name"),
         (["--config", "/nonexistent/emulator.toml"], "cannot read config file"),

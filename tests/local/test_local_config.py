@@ -114,13 +114,19 @@ def test_json_config(tmp_path: Path) -> None:
     path.write_text(
         json.dumps(
             {
-                "faults": {"model_latency": 0.5, "accept_delay": 0.1},
+                "faults": {
+                    "model_latency": 0.5,
+                    "accept_delay": 0.1,
+                    "internal_failure_rate": 0.25,
+                },
                 "endpoints": [{"name": "j", "model": "aiosagemaker.local.models:demo"}],
             }
         )
     )
     config = load_config(path)
-    assert config.faults == FaultConfig(model_latency=0.5, accept_delay=0.1)
+    assert config.faults == FaultConfig(
+        model_latency=0.5, accept_delay=0.1, internal_failure_rate=0.25
+    )
     assert [e.name for e in config.endpoints] == ["j"]
 
 

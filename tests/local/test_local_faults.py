@@ -31,6 +31,18 @@ def test_unavailable_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:
     assert submit(runtime, emu.env, "echo", b"x")["InferenceId"]
 
 
+def test_internal_failure_rate_one(emu: LocalEndpoint, env: dict[str, str]) -> None:
+    runtime = client("sagemaker-runtime", env, retries={"total_max_attempts": 1})
+    before = emu.stats("echo")
+    emu.set_faults(FaultConfig(internal_failure_rate=1.0))
+    with pytest.raises(runtime.exceptions.InternalFailure) as info:
+        submit(runtime, emu.env, "echo", b"x")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    after = emu.stats("echo")
+    assert after.rejected_internal == before.rejected_internal + 1
+    assert after.accepted == before.accepted
+
+
 def test_unavailable_rate_is_seeded(emu: LocalEndpoint, env: dict[str, str]) -> None:
     runtime = client("sagemaker-runtime", env, retries={"total_max_attempts": 1})
 
@@ -108,7 +120,13 @@ def test_latency_distributions_are_seeded() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"unavailable_rate": 1.5}, {"unavailable_rate": -0.1}, {"accept_delay": -1.0}]
+    "kwargs",
+    [
+        {"unavailable_rate": 1.5},
+        {"unavailable_rate": -0.1},
+        {"internal_failure_rate": 2.0},
+        {"accept_delay": -1.0},
+    ],
 )
 def test_fault_config_validation(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):

@@ -8,6 +8,7 @@ stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import signal
@@ -117,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction (0..1) of invocations answered 503 ServiceUnavailable",
     )
     serve.add_argument(
+        "--internal-failure-rate",
+        type=float,
+        metavar="R",
+        help="fraction (0..1) of invocations answered 500 InternalFailure",
+    )
+    serve.add_argument(
         "--accept-delay",
         type=_non_negative_float,
         metavar="S",
@@ -162,19 +169,16 @@ def _build(args: argparse.Namespace) -> object:
     ):
         raise ConfigError("endpoint flags (--model, ...) need --endpoint when --config is used")
     faults = config.faults or FaultConfig()
-    if any(v is not None for v in (args.latency, args.unavailable_rate, args.accept_delay)):
-        faults = FaultConfig(
-            model_latency=Latency.parse(args.latency) if args.latency else faults.latency,
-            unavailable_rate=(
-                faults.unavailable_rate if args.unavailable_rate is None else args.unavailable_rate
-            ),
-            accept_delay=faults.accept_delay if args.accept_delay is None else args.accept_delay,
-            seed=faults.seed if args.seed is None else args.seed,
-        )
-    elif args.seed is not None:
-        faults = FaultConfig(
-            faults.latency, faults.unavailable_rate, faults.accept_delay, args.seed
-        )
+    overrides = {
+        "model_latency": Latency.parse(args.latency) if args.latency else None,
+        "unavailable_rate": args.unavailable_rate,
+        "internal_failure_rate": args.internal_failure_rate,
+        "accept_delay": args.accept_delay,
+        "seed": args.seed,
+    }
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    if changes:
+        faults = dataclasses.replace(faults, **changes)
     time_scale = args.time_scale if args.time_scale is not None else config.time_scale
     return LocalEndpoint(
         endpoints,

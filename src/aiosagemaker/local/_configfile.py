@@ -44,7 +44,13 @@ else:  # pragma: no cover - Python 3.10 has no tomllib
     _loads_toml = None
 
 _EMULATOR_KEYS = {"host", "port", "time_scale", "s3_endpoint_url", "sns_endpoint_url"}
-_FAULT_KEYS = {"model_latency", "unavailable_rate", "accept_delay", "seed"}
+_FAULT_KEYS = {
+    "model_latency",
+    "unavailable_rate",
+    "internal_failure_rate",
+    "accept_delay",
+    "seed",
+}
 _ENDPOINT_KEYS = {
     "name",
     "model",
@@ -101,6 +107,9 @@ def faults_from_mapping(table: dict[str, Any]) -> FaultConfig:
         unavailable_rate=float(_typed(table.get("unavailable_rate", 0.0), (int, float), "rate")),
         accept_delay=float(_typed(table.get("accept_delay", 0.0), (int, float), "accept_delay")),
         seed=None if seed is None else _typed(seed, int, "faults.seed"),
+        internal_failure_rate=float(
+            _typed(table.get("internal_failure_rate", 0.0), (int, float), "rate")
+        ),
     )
 
 

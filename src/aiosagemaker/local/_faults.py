@@ -93,6 +93,8 @@ class FaultConfig:
             a number means :meth:`Latency.fixed`.
         unavailable_rate: Fraction (0..1) of valid invocations answered with 503
             ``ServiceUnavailable`` instead of being accepted.
+        internal_failure_rate: Fraction (0..1) of valid invocations answered with 500
+            ``InternalFailure`` (drawn after ``unavailable_rate``).
         accept_delay: Seconds to wait before answering the 202 (slow accept).
         seed: Seed of the random generator behind latency and ``unavailable_rate``.
     """
@@ -101,10 +103,13 @@ class FaultConfig:
     unavailable_rate: float = 0.0
     accept_delay: float = 0.0
     seed: int | None = None
+    internal_failure_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.unavailable_rate <= 1.0:
-            raise ConfigError(f"unavailable_rate must be in [0, 1], got {self.unavailable_rate}")
+        for name in ("unavailable_rate", "internal_failure_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {rate}")
         if not math.isfinite(self.accept_delay) or self.accept_delay < 0:
             raise ConfigError(f"accept_delay must be >= 0, got {self.accept_delay}")
         if not isinstance(self.model_latency, Latency):
@@ -131,13 +136,19 @@ class FaultState:
             self.config = config
             self._rng = random.Random(config.seed)
 
-    def unavailable(self) -> bool:
-        """Whether this invocation should be answered with ServiceUnavailable."""
+    def _roll(self, rate: float) -> bool:
         with self._lock:
-            rate = self.config.unavailable_rate
             if rate <= 0.0:
                 return False
             return rate >= 1.0 or self._rng.random() < rate
+
+    def unavailable(self) -> bool:
+        """Whether this invocation should be answered with ServiceUnavailable."""
+        return self._roll(self.config.unavailable_rate)
+
+    def internal_failure(self) -> bool:
+        """Whether this invocation should be answered with InternalFailure."""
+        return self._roll(self.config.internal_failure_rate)
 
     def model_latency(self) -> float:
         """Seconds of extra latency for this model call."""

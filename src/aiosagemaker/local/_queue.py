@@ -45,6 +45,7 @@ class EndpointStats:
     in_flight: int = 0
     max_in_flight: int = 0
     rejected_unavailable: int = 0
+    rejected_internal: int = 0
 
 
 @dataclass

@@ -171,6 +171,10 @@ class RuntimeServer:
             self._tracker.update(name, rejected_unavailable=1)
             logger.info("endpoint=%s rejected: ServiceUnavailable (injected)", name)
             raise ServiceUnavailable("The service is unavailable. Please try again later.")
+        if self._faults.internal_failure():
+            self._tracker.update(name, rejected_internal=1)
+            logger.info("endpoint=%s rejected: InternalFailure (injected)", name)
+            raise InternalFailure("An internal error occurred. Please try again.")
         delay = self._faults.config.accept_delay
         if delay > 0:
             await asyncio.sleep(delay)
