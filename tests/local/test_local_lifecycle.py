@@ -6,7 +6,7 @@ import pytest
 
 from aiosagemaker.local import EndpointSpec, EndpointStats, LocalEndpoint
 
-from .local_helpers import GateModel, client, submit
+from .local_helpers import GateModel, client, get_object, submit
 
 
 def test_stop_abandons_pending_work() -> None:
@@ -38,3 +38,18 @@ def test_unknown_endpoint_name_in_introspection() -> None:
     with pytest.raises(KeyError, match="no endpoint named 'other'"):
         local.stats("other")
     assert local.endpoint("only").name == "only"
+
+
+@pytest.mark.anyio
+async def test_works_while_the_callers_loop_is_blocked() -> None:
+    async with LocalEndpoint(
+        EndpointSpec(name="busy", model="aiosagemaker.local.models:echo")
+    ) as local:
+        # Everything below blocks this event loop; the emulator runs on its own loop.
+        runtime = client("sagemaker-runtime", local.env)
+        response = submit(runtime, local.env, "busy", b"still served")
+        local.wait_idle_sync(30)
+        assert get_object(client("s3", local.env), response["OutputLocation"]) == (
+            b"still served",
+            "application/octet-stream",
+        )
