@@ -31,7 +31,7 @@ def tests(session: nox.Session, line: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install("ruff>=0.15")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -39,7 +39,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over src, tests, examples and this file."""
-    session.install(".[local,numpy,pandas]", "mypy>=1.15", "pytest>=8", "anyio>=4.4", "nox")
+    session.install(".[local,numpy,pandas]", "mypy==2.4.1", "pytest>=8", "anyio>=4.4", "nox")
     session.run("mypy", *session.posargs)
 
 
