@@ -95,7 +95,7 @@ def failure_text(raw: bytes, location: S3Uri) -> str:
 
 
 class S3Polling:
-    """Polls the output and failure locations concurrently, one GET each per attempt.
+    """Polls the output location, then the failure location, one GET each per attempt.
 
     A GET that finds the object is the result (no HEAD-then-GET). Sleeps with ``anyio.sleep``
     between attempts, so the event loop keeps running; every task it starts ends before
@@ -114,27 +114,19 @@ class S3Polling:
         self.rng = rng or random.Random()
 
     async def check(self, locations: ResultLocations, consume: Consume[T]) -> Outcome[T] | None:
-        """One attempt: GET both locations at once; the output wins if both exist."""
+        """One attempt: GET the output, then (only if it is missing) the failure location.
+
+        The output wins if both exist. Sequential on purpose: no task group and no extra tasks
+        per attempt, and no failure GET at all once the output is there.
+        """
         context = locations.context()
-        found: dict[str, Any] = {}
-        errors: list[Exception] = []
-
-        async def get(name: str, uri: S3Uri, reader: Consume[Any]) -> None:
-            try:
-                found[name] = await self.transport.get(uri, reader, **context)
-            except Exception as error:  # re-raised below, outside the task group
-                errors.append(error)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(get, "output", locations.output, consume)
-            if locations.failure is not None:
-                group.start_soon(get, "failure", locations.failure, read_all)
-        if found.get("output") is not None:
-            return Completed(found["output"])
-        if errors:
-            raise errors[0]
-        failure = found.get("failure")
-        if failure is not None and locations.failure is not None:
+        output = await self.transport.get(locations.output, consume, **context)
+        if output is not None:
+            return Completed(output)
+        if locations.failure is None:
+            return None
+        failure = await self.transport.get(locations.failure, read_all, **context)
+        if failure is not None:
             return Failed(failure_text(failure.value, locations.failure))
         return None
 
