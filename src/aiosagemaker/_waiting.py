@@ -94,37 +94,57 @@ def failure_text(raw: bytes, location: S3Uri) -> str:
         )
 
 
+FAILURE_EVERY = 3
+"""Attempts per failure-location probe: failures are rare, results are not."""
+
+
 class S3Polling:
-    """Polls the output location, then the failure location, one GET each per attempt.
+    """Polls the output location every attempt, the failure location every few attempts.
+
+    Every attempt GETs the output; every ``failure_every``-th attempt (and the last one, so a
+    timeout never hides a failure) also GETs the failure location when the output is missing.
+    A model failure is therefore seen at most ``failure_every - 1`` poll intervals after the
+    next probe would have seen it, and most successful waits make no failure request at all.
 
     A GET that finds the object is the result (no HEAD-then-GET). Sleeps with ``anyio.sleep``
-    between attempts, so the event loop keeps running; every task it starts ends before
-    :meth:`wait` returns or raises.
+    between attempts, so the event loop keeps running; it starts no tasks of its own.
     """
 
     def __init__(
         self,
         transport: S3Transport,
         *,
+        failure_every: int = FAILURE_EVERY,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.transport = transport
+        self.failure_every = failure_every
         self.clock = clock
         self.rng = rng or random.Random()
 
-    async def check(self, locations: ResultLocations, consume: Consume[T]) -> Outcome[T] | None:
+    async def check(
+        self, locations: ResultLocations, consume: Consume[T], *, failure: bool = True
+    ) -> Outcome[T] | None:
         """One attempt: GET the output, then (only if it is missing) the failure location.
 
         The output wins if both exist. Sequential on purpose: no task group and no extra tasks
-        per attempt, and no failure GET at all once the output is there.
+        per attempt, and no failure GET at all once the output is there. ``failure=False``
+        skips the failure location.
         """
         context = locations.context()
         output = await self.transport.get(locations.output, consume, **context)
         if output is not None:
             return Completed(output)
+        if locations.failure is None or not failure:
+            return None
+        return await self.check_failure(locations)
+
+    async def check_failure(self, locations: ResultLocations) -> Failed | None:
+        """GET the failure location only."""
         if locations.failure is None:
             return None
+        context = locations.context()
         failure = await self.transport.get(locations.failure, read_all, **context)
         if failure is not None:
             return Failed(failure_text(failure.value, locations.failure))
@@ -151,7 +171,8 @@ class S3Polling:
         attempts = 0
         while True:
             attempts += 1
-            outcome = await self.check(locations, consume)
+            probe_failure = attempts % self.failure_every == 0
+            outcome = await self.check(locations, consume, failure=probe_failure)
             if outcome is not None:
                 return outcome
             delay = next(delays, None)
@@ -159,6 +180,10 @@ class S3Polling:
                 remaining = deadline - self.clock()
                 delay = None if remaining <= 0 else min(delay, remaining)
             if delay is None:
+                if not probe_failure:  # the last attempt always looks for a failure too
+                    failed = await self.check_failure(locations)
+                    if failed is not None:
+                        return failed
                 break
             logger.debug(
                 "no result at %s after attempt %d; next check in %.3f s",
