@@ -17,7 +17,7 @@ import pytest
 from .local_helpers import client, get_object, submit
 
 SERVE = [sys.executable, "-m", "aiosagemaker.local", "serve"]
-ENV_KEYS = 9
+ENV_KEYS = 10
 
 
 def _lines(stream: IO[str]) -> queue.Queue[str | None]:
@@ -82,6 +82,7 @@ def test_serve_prints_exports_accepts_and_stops_on_sigint(
         key, _, value = line.removeprefix("export ").strip().partition("=")
         env[key] = value
     assert env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"].startswith("http://127.0.0.1:")
+    assert env["AWS_ENDPOINT_URL_SAGEMAKER"] == env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"]
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"
     runtime = client("sagemaker-runtime", env)
     response = submit(runtime, env, "cli-echo", b"via cli")

@@ -13,11 +13,13 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any
 
 import anyio.to_thread
 
 from ._aws import AwsClients
 from ._backends import MotoBackend
+from ._control import ControlPlane
 from ._faults import FaultConfig, FaultState
 from ._models import ContainerModel, build_model, check_model
 from ._queue import EndpointQueue, EndpointStats, Tracker
@@ -107,6 +109,7 @@ class LocalEndpoint:
         self._aws: AwsClients | None = None
         self._queues: dict[str, EndpointQueue] = {}
         self._server: RuntimeServer | None = None
+        self._control: ControlPlane | None = None
         self.runtime_url = ""
         self.s3_url = ""
         self.sns_url: str | None = None
@@ -224,7 +227,20 @@ class LocalEndpoint:
             )
             self._queues[endpoint.name] = queue
             queue.start()
-        server = RuntimeServer(self._queues, self._faults, self._tracker, self.account_id)
+        control = ControlPlane(
+            self._queues,
+            region=self.region,
+            account_id=self.account_id,
+            ensure_resources=self._ensure_resources,
+        )
+        for endpoint in self._endpoints.values():
+            model_ref = endpoint.model
+            image = model_ref if isinstance(model_ref, str) else "aiosagemaker-local/python-model"
+            control.register(endpoint, image)
+        self._control = control
+        server = RuntimeServer(
+            self._queues, self._faults, self._tracker, self.account_id, control.handle
+        )
         self._server = server
         await server.start(self.host, self._port)
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -233,11 +249,25 @@ class LocalEndpoint:
     async def _astop(self) -> None:
         if self._server is not None:
             await self._server.stop()
+        if self._control is not None:
+            await self._control.stop()
         for queue in self._queues.values():
             await queue.stop()
         if self._aws is not None:
             await self._aws.close()
         self._tracker.abandon()
+
+    async def _ensure_resources(self, async_config: dict[str, Any]) -> None:
+        """Create the buckets and topics an UpdateEndpoint's AsyncInferenceConfig names."""
+        assert self._aws is not None
+        output = async_config.get("OutputConfig") or {}
+        for key in ("S3OutputPath", "S3FailurePath"):
+            if output.get(key):
+                await self._aws.ensure_bucket(split_s3_uri(output[key])[0])
+        notification = output.get("NotificationConfig") or {}
+        for key in ("SuccessTopic", "ErrorTopic"):
+            if notification.get(key):
+                await self._aws.ensure_topic(notification[key])
 
     # -- introspection and control ---------------------------------------------------------------
 
@@ -247,6 +277,7 @@ class LocalEndpoint:
         access_key, secret_key = self._credentials or DUMMY_CREDENTIALS
         env = {
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.runtime_url,
             "AWS_ENDPOINT_URL_S3": self.s3_url,
         }
         if self.sns_url:

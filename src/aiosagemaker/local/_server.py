@@ -1,5 +1,7 @@
 """The InvokeEndpointAsync server (aiohttp): ``POST /endpoints/{EndpointName}/async-invocations``.
 
+``POST /`` (``X-Amz-Target: SageMaker.<Operation>``) goes to the control plane, when one is given.
+
 Answers 202 with ``{"InferenceId": ...}`` and the Output/Failure location headers, or a
 rest-json error (``x-amzn-ErrorType`` + ``{"message": ...}``): 400 ``ValidationError``, 404 for
 unknown paths, 500 ``InternalFailure`` on emulator bugs, 503 ``ServiceUnavailable`` while
@@ -99,8 +101,10 @@ class RuntimeServer:
         faults: FaultState,
         tracker: Tracker,
         account_id: str,
+        control: Handler | None = None,
     ) -> None:
         self._queues = queues
+        self._control = control
         self._faults = faults
         self._tracker = tracker
         self._account_id = account_id
@@ -112,6 +116,8 @@ class RuntimeServer:
         """Build the aiohttp application."""
         app = web.Application(middlewares=[self._errors], client_max_size=INLINE_BODY_MAX_BYTES + 1)
         app.router.add_post("/endpoints/{name}/async-invocations", self._invoke)
+        if self._control is not None:  # the control plane (JSON protocol, X-Amz-Target)
+            app.router.add_post("/", self._control)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
