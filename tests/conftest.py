@@ -76,6 +76,20 @@ ENDPOINTS = [
         error_topic="notify-nfp-error",
         max_concurrent_invocations_per_instance=8,
     ),
+    # Endpoint management tests update or delete these; nothing else uses them.
+    *(
+        EndpointSpec(name=name, model=scripted_model)
+        for name in (
+            "mgmt-update",
+            "mgmt-multi",
+            "mgmt-delete",
+            "mgmt-delete-only",
+            "mgmt-model",
+            "mgmt-capture",
+            "mgmt-capture-off",
+            "mgmt-capture-cfg",
+        )
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import anyio
 from botocore.exceptions import ClientError, ParamValidationError
 
+from . import _management
 from ._clients import ClientFactory
 from ._config import WaiterConfig
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
@@ -375,3 +376,90 @@ class AsyncPredictor:
                     self._transport.client, create=self.create_default_bucket
                 )
         return self.default_bucket
+
+    # -- endpoint management (SDK Predictor pass-throughs; a control-plane client per call) --
+
+    async def describe_endpoint(self) -> dict[str, Any]:
+        """The ``DescribeEndpoint`` response of this endpoint (not in the SDK)."""
+        async with self._factory.client("sagemaker") as client:
+            return await _management.describe_endpoint(client, self.endpoint_name)
+
+    async def update_endpoint(
+        self,
+        initial_instance_count: int | None = None,
+        instance_type: str | None = None,
+        accelerator_type: str | None = None,
+        model_name: str | None = None,
+        tags: _management.Tags | None = None,
+        kms_key: str | None = None,
+        data_capture_config_dict: Mapping[str, Any] | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Switch the endpoint to a new endpoint config derived from its current one.
+
+        As ``sagemaker.Predictor.update_endpoint``: the given values replace the current ones
+        (any of count, type, accelerator or model replaces the ProductionVariants); with
+        ``wait``, polls until the endpoint is InService again.
+
+        Raises:
+            ValueError: instance type/count missing, or several models and no ``model_name``.
+            UnexpectedClientError: SageMaker refused, or the endpoint failed or rolled back.
+        """
+        async with self._factory.client("sagemaker") as client:
+            await _management.update_endpoint(
+                client,
+                self.endpoint_name,
+                initial_instance_count=initial_instance_count,
+                instance_type=instance_type,
+                accelerator_type=accelerator_type,
+                model_name=model_name,
+                tags=tags,
+                kms_key=kms_key,
+                data_capture_config_dict=data_capture_config_dict,
+                wait=wait,
+            )
+
+    async def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
+        """Delete the endpoint (and first its endpoint config, unless told not to)."""
+        async with self._factory.client("sagemaker") as client:
+            await _management.delete_endpoint(client, self.endpoint_name, delete_endpoint_config)
+
+    async def delete_model(self) -> None:
+        """Delete the models of the endpoint's config (call before ``delete_endpoint``)."""
+        async with self._factory.client("sagemaker") as client:
+            await _management.delete_model(client, self.endpoint_name)
+
+    async def enable_data_capture(self) -> None:
+        """Turn data capture on (default destination ``s3://<bucket>/model-monitor/...``)."""
+        async with self._factory.client("sagemaker") as client:
+            await _management.set_data_capture(
+                client, self.endpoint_name, True, self._capture_bucket
+            )
+
+    async def disable_data_capture(self) -> None:
+        """Turn data capture off, keeping the rest of the endpoint's DataCaptureConfig."""
+        async with self._factory.client("sagemaker") as client:
+            await _management.set_data_capture(
+                client, self.endpoint_name, False, self._capture_bucket
+            )
+
+    async def update_data_capture_config(self, data_capture_config: Any) -> None:
+        """Use this DataCaptureConfig (a request dict or an SDK ``DataCaptureConfig``)."""
+        async with self._factory.client("sagemaker") as client:
+            await _management.update_data_capture_config(
+                client, self.endpoint_name, data_capture_config
+            )
+
+    async def list_monitors(self) -> list[dict[str, Any]]:
+        """The endpoint's monitoring schedule summaries, as dicts (the SDK returns monitors)."""
+        async with self._factory.client("sagemaker") as client:
+            return await _management.list_monitors(client, self.endpoint_name)
+
+    async def endpoint_context(self) -> dict[str, Any] | None:
+        """The endpoint's lineage context summary (ListContexts by its ARN), or None."""
+        async with self._factory.client("sagemaker") as client:
+            return await _management.endpoint_context(client, self.endpoint_name)
+
+    async def _capture_bucket(self) -> str:
+        await self._open()
+        return await self._bucket()
