@@ -247,12 +247,26 @@ def run_sdk(args: argparse.Namespace) -> None:
 
     def sample() -> None:
         nonlocal peak_threads
+        ticks = 0
         while not sampling.wait(0.1):
             peak_threads = max(peak_threads, threading.active_count())
+            ticks += 1
+            if ticks % 50 == 0:  # progress every 5 s, kept by the orchestrator on a timeout
+                emit(
+                    {
+                        "phase": "progress",
+                        "seconds": time.monotonic() - wall0,
+                        "completed": len(times),
+                        "errors": len(errors),
+                        "cpu_seconds": cpu_seconds() - cpu0,
+                        "peak_rss_kb": proc_status()["VmHWM"],
+                        "threads": peak_threads,
+                    }
+                )
 
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cpu0, wall0 = cpu_seconds(), time.monotonic()
     workers = []
     start_failed = ""
     for _ in range(args.n):
