@@ -87,7 +87,8 @@ async def _call(client: Any, operation: str, **kwargs: Any) -> Json:
         message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
         text = f"SageMaker {operation} failed with {code}: {message}"
         name = kwargs.get("EndpointName")
-        if name and code == "ValidationException" and "could not find endpoint " in message.lower():
+        missing = 'could not find endpoint "' in message.lower()
+        if name and code == "ValidationException" and missing:
             raise EndpointNotFoundError(text, code=code, endpoint_name=name) from error
         raise UnexpectedClientError(text, code=code) from error
     response.pop("ResponseMetadata", None)
