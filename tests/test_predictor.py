@@ -259,6 +259,8 @@ async def test_bad_arguments(
         ({"waiter_config": 5}, TypeError, "waiter_config must be a WaiterConfig"),
         ({"inline": "yes"}, ValueError, "inline must be"),
         ({"max_concurrency": 0}, ValueError, "max_concurrency"),
+        ({"failure_check_every": 0}, ValueError, "failure_check_every"),
+        ({"failure_check_every": True}, ValueError, "failure_check_every"),
         ({"session": object()}, TypeError, "session must be an aioboto3.Session"),
         ({"client_config": {"retries": 1}}, TypeError, "client_config must be"),
     ],

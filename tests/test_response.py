@@ -21,7 +21,6 @@ from aiosagemaker import (
     UnexpectedClientError,
     WaiterConfig,
 )
-from aiosagemaker._waiting import FAILURE_EVERY
 from conftest import BUCKET
 from helpers import FAST, key_of, make_predictor, raw
 from s3_fault_proxy import Fault, S3FaultProxy
@@ -73,8 +72,7 @@ async def test_one_get_per_location_per_attempt_and_no_head(
         assert await response.get_result(WaiterConfig(max_attempts=500, delay=0.05)) == 1
     output_gets = gets(s3_proxy, response.output_path)
     assert output_gets >= 2
-    # the failure location is probed every FAILURE_EVERY-th attempt, after the output GET missed
-    assert gets(s3_proxy, response.failure_path) == (output_gets - 1) // FAILURE_EVERY
+    assert gets(s3_proxy, response.failure_path) == output_gets
     assert s3_proxy.count("HEAD") == 0
 
 
@@ -82,15 +80,26 @@ async def test_the_last_attempt_always_looks_for_a_failure(
     aws_env: dict[str, str], s3_proxy: S3FaultProxy, s3: Any
 ) -> None:
     await s3.put_object(Bucket=BUCKET, Key="fail/last-attempt.out", Body=b"bad input")
-    async with make_predictor() as predictor:
+    async with make_predictor(failure_check_every=3) as predictor:
         response = AsyncInferenceResponse(
             predictor, f"s3://{BUCKET}/out/never.out", f"s3://{BUCKET}/fail/last-attempt.out"
         )
-        assert FAILURE_EVERY > 2  # attempts 1 and 2 are not regular failure probes
+        # attempts 1 and 2 are not regular failure probes; the last attempt looks anyway
         with pytest.raises(AsyncInferenceModelError, match="bad input"):
             await response.get_result(WaiterConfig(max_attempts=2, delay=0.05))
     assert gets(s3_proxy, response.output_path) == 2
     assert gets(s3_proxy, response.failure_path) == 1
+
+
+async def test_failure_probes_can_be_thinned_out(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy
+) -> None:
+    async with make_predictor(failure_check_every=3) as predictor:
+        response = await predictor.predict_async({"sleep": 30})
+        with pytest.raises(PollingTimeoutError):
+            await response.get_result(WaiterConfig(max_attempts=7, delay=0.02))
+    assert gets(s3_proxy, response.output_path) == 7
+    assert gets(s3_proxy, response.failure_path) == 3  # attempts 3 and 6, and the last (7)
 
 
 async def test_model_failure_is_remembered(aws_env: dict[str, str], s3_proxy: S3FaultProxy) -> None:

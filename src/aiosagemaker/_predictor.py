@@ -73,6 +73,9 @@ class AsyncPredictor:
         create_default_bucket: Create the default bucket when it does not exist.
         max_concurrency: Most S3 requests in flight at once (default: the connection pool size).
         transient_retries: Retries of one S3 request on throttling, 5xx or connection errors.
+        failure_check_every: Poll the failure location only every n-th attempt (and on the
+            last): fewer S3 requests when failures are rare, failures seen up to n - 1 poll
+            intervals later. Default 1: every attempt, concurrently with the output.
         notifications: An SQS queue subscribed to the endpoint's SuccessTopic and ErrorTopic:
             responses complete when their notification arrives, with a slow S3 poll as the
             safety net, instead of by polling S3.
@@ -99,6 +102,7 @@ class AsyncPredictor:
         max_concurrency: int | None = None,
         transient_retries: int = 3,
         notifications: NotificationQueue | None = None,
+        failure_check_every: int = 1,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -124,6 +128,14 @@ class AsyncPredictor:
             or max_concurrency < 1
         ):
             raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+        if (
+            isinstance(failure_check_every, bool)
+            or not isinstance(failure_check_every, int)
+            or failure_check_every < 1
+        ):
+            raise ValueError(
+                f"failure_check_every must be a positive int, got {failure_check_every!r}"
+            )
         if notifications is not None and not isinstance(notifications, NotificationQueue):
             raise TypeError(
                 "notifications must be an aiosagemaker.NotificationQueue or None, got "
@@ -141,6 +153,7 @@ class AsyncPredictor:
         self._factory = ClientFactory(session, client_config)
         self._max_concurrency = max_concurrency
         self._transient_retries = transient_retries
+        self._failure_check_every = failure_check_every
         self._stack: AsyncExitStack | None = None
         self._open_lock: anyio.Lock | None = None
         self._runtime: Any = None
@@ -188,7 +201,7 @@ class AsyncPredictor:
                     self._max_concurrency or self._factory.max_pool_connections
                 )
                 self._transport = S3Transport(s3, limiter, max_retries=self._transient_retries)
-                self._strategy = S3Polling(self._transport)
+                self._strategy = S3Polling(self._transport, failure_every=self._failure_check_every)
                 if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
                     strategy = NotificationWaiting(self.notifications, sqs, self._transport)

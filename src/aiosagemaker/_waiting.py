@@ -94,20 +94,20 @@ def failure_text(raw: bytes, location: S3Uri) -> str:
         )
 
 
-FAILURE_EVERY = 3
-"""Attempts per failure-location probe: failures are rare, results are not."""
+FAILURE_EVERY = 1
+"""Default attempts per failure-location probe: every attempt, like the SDK's waiters."""
 
 
 class S3Polling:
-    """Polls the output location every attempt, the failure location every few attempts.
+    """Polls the output and failure locations concurrently, one GET each per attempt.
 
-    Every attempt GETs the output; every ``failure_every``-th attempt (and the last one, so a
-    timeout never hides a failure) also GETs the failure location when the output is missing.
-    A model failure is therefore seen at most ``failure_every - 1`` poll intervals after the
-    next probe would have seen it, and most successful waits make no failure request at all.
+    With ``failure_every=n`` the failure location is probed only every n-th attempt (and on
+    the last one, so a timeout never hides a failure): fewer requests when failures are rare,
+    at the price of seeing a failure up to ``n - 1`` poll intervals later.
 
     A GET that finds the object is the result (no HEAD-then-GET). Sleeps with ``anyio.sleep``
-    between attempts, so the event loop keeps running; it starts no tasks of its own.
+    between attempts, so the event loop keeps running; the one task an attempt may start
+    (the failure GET) ends inside the attempt's task group.
     """
 
     def __init__(
@@ -126,19 +126,35 @@ class S3Polling:
     async def check(
         self, locations: ResultLocations, consume: Consume[T], *, failure: bool = True
     ) -> Outcome[T] | None:
-        """One attempt: GET the output, then (only if it is missing) the failure location.
+        """One attempt: GET the output and (unless ``failure=False``) the failure location.
 
-        The output wins if both exist. Sequential on purpose: no task group and no extra tasks
-        per attempt, and no failure GET at all once the output is there. ``failure=False``
-        skips the failure location.
+        Both GETs run at once in a task group; the output wins if both exist.
         """
         context = locations.context()
-        output = await self.transport.get(locations.output, consume, **context)
+        if not failure or locations.failure is None:
+            output = await self.transport.get(locations.output, consume, **context)
+            return None if output is None else Completed(output)
+        failed: list[Failed | None] = []
+        errors: list[Exception] = []
+
+        async def probe_failure() -> None:
+            try:
+                failed.append(await self.check_failure(locations))
+            except Exception as error:  # re-raised below, outside the task group
+                errors.append(error)
+
+        output = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(probe_failure)
+            try:
+                output = await self.transport.get(locations.output, consume, **context)
+            except Exception as error:
+                errors.insert(0, error)
         if output is not None:
             return Completed(output)
-        if locations.failure is None or not failure:
-            return None
-        return await self.check_failure(locations)
+        if errors:
+            raise errors[0]
+        return failed[0] if failed else None
 
     async def check_failure(self, locations: ResultLocations) -> Failed | None:
         """GET the failure location only."""
