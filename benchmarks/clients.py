@@ -213,11 +213,11 @@ def make_async_client(args: argparse.Namespace) -> Any:
 
 def run_sdk(args: argparse.Namespace) -> None:
     """SDK v2 AsyncPredictor with one thread per request, as its users do it."""
-    import boto3
-    from sagemaker.async_inference import WaiterConfig
-    from sagemaker.predictor import Predictor
-    from sagemaker.predictor_async import AsyncPredictor
-    from sagemaker.session import Session
+    import boto3  # type: ignore[import-untyped,unused-ignore]
+    from sagemaker.async_inference import WaiterConfig  # type: ignore[import-not-found]
+    from sagemaker.predictor import Predictor  # type: ignore[import-not-found]
+    from sagemaker.predictor_async import AsyncPredictor  # type: ignore[import-not-found]
+    from sagemaker.session import Session  # type: ignore[import-not-found]
 
     session = Session(boto_session=boto3.Session(), default_bucket=args.bucket)
     predictor = AsyncPredictor(Predictor(args.endpoint, sagemaker_session=session), name="bench")
@@ -267,7 +267,7 @@ def run_sdk(args: argparse.Namespace) -> None:
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    workers = []
+    workers: list[threading.Thread] = []
     start_failed = ""
     for _ in range(args.n):
         worker = threading.Thread(target=one)

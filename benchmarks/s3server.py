@@ -249,7 +249,7 @@ async def serve(host: str, port: int) -> None:
     await site.start()
     server = site._server  # the bound port of port=0
     assert server is not None
-    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     sys.stdout.write(f"READY http://{host}:{bound}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
