@@ -34,6 +34,14 @@ def test_client_config_is_merged_over_the_defaults() -> None:
     assert factory.config.read_timeout == 5
 
 
+def test_pool_can_be_sized_to_the_concurrency() -> None:
+    assert ClientFactory(max_pool_connections=500).max_pool_connections == 500
+    explicit = Config(max_pool_connections=7)
+    assert ClientFactory(client_config=explicit, max_pool_connections=500).max_pool_connections == 7
+    with pytest.raises(ValueError, match="positive int"):
+        ClientFactory(max_pool_connections=0)
+
+
 async def test_large_file_objects_use_aioboto3_multipart_upload(
     aws_env: dict[str, str], s3_proxy: S3FaultProxy
 ) -> None:

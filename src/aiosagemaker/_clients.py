@@ -23,9 +23,18 @@ class ClientFactory:
     Args:
         session: ``aioboto3.Session``, aiobotocore ``AioSession`` or None (a new AioSession).
         client_config: A botocore ``Config`` / ``AioConfig`` merged over the library defaults.
+        max_pool_connections: Pool size when ``client_config`` does not set one (default
+            :data:`DEFAULT_MAX_POOL_CONNECTIONS`); pass the request concurrency so that the
+            pool never holds requests back below it.
     """
 
-    def __init__(self, session: Any = None, client_config: Any = None) -> None:
+    def __init__(
+        self,
+        session: Any = None,
+        client_config: Any = None,
+        *,
+        max_pool_connections: int | None = None,
+    ) -> None:
         if session is not None and not (
             hasattr(session, "create_client") or hasattr(session, "client")
         ):
@@ -39,7 +48,17 @@ class ClientFactory:
                 f"{type(client_config).__name__}"
             )
         self._session = session
-        config = AioConfig(max_pool_connections=DEFAULT_MAX_POOL_CONNECTIONS)
+        if max_pool_connections is not None and (
+            isinstance(max_pool_connections, bool)
+            or not isinstance(max_pool_connections, int)
+            or max_pool_connections < 1
+        ):
+            raise ValueError(
+                f"max_pool_connections must be a positive int, got {max_pool_connections!r}"
+            )
+        config = AioConfig(
+            max_pool_connections=max_pool_connections or DEFAULT_MAX_POOL_CONNECTIONS
+        )
         self.config: AioConfig = config if client_config is None else config.merge(client_config)
 
     @property
