@@ -33,7 +33,7 @@ ENDPOINT = "bench"
 NOTIFY_ENDPOINT = "bench-notify"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-VARIANTS = ["floor", "polling", "notifications", "sdk"]
+VARIANTS = ["floor", "polling", "polling-thin", "notifications", "sdk"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -316,6 +316,10 @@ def headline(records: list[dict[str, Any]], n: int) -> dict[str, float | None]:
         "polling_rss_vs_sdk": ratio("polling", "sdk", "peak_rss_kb"),
         "polling_cpu_vs_floor": ratio("polling", "floor", "cpu_seconds"),
         "polling_detection_p50_vs_sdk": ratio("polling", "sdk", "detection_p50"),
+        "polling_thin_cpu_vs_sdk": ratio("polling-thin", "sdk", "cpu_seconds"),
+        "polling_thin_rss_vs_sdk": ratio("polling-thin", "sdk", "peak_rss_kb"),
+        "polling_thin_cpu_vs_floor": ratio("polling-thin", "floor", "cpu_seconds"),
+        "polling_thin_detection_p50_vs_sdk": ratio("polling-thin", "sdk", "detection_p50"),
         "notifications_cpu_vs_sdk": ratio("notifications", "sdk", "cpu_seconds"),
         "notifications_cpu_vs_floor": ratio("notifications", "floor", "cpu_seconds"),
     }
@@ -462,9 +466,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--delay", type=float, default=1.0)
     parser.add_argument("--max-attempts", type=int, default=60)
-    parser.add_argument("--timeout", type=float, default=600, help="seconds per client run")
+    parser.add_argument("--timeout", type=float, default=420, help="seconds per client run")
     parser.add_argument(
-        "--timeout-10k", type=float, default=300, help="seconds per client run at N >= 10,000"
+        "--timeout-10k", type=float, default=200, help="seconds per client run at N >= 10,000"
     )
     parser.add_argument("--output", type=Path, default=HERE / "results.json")
     parser.add_argument("--docs", type=Path)
