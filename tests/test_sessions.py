@@ -64,3 +64,9 @@ async def test_file_objects_are_one_put_without_aioboto3(
         assert await response.get_result(FAST) == b"y" * 1024
     assert s3_proxy.count("PUT") == 1
     assert s3_proxy.count("POST") == 0
+
+
+def test_max_concurrency_sizes_the_pool_unless_the_config_does() -> None:
+    assert make_predictor(max_concurrency=200)._factory.max_pool_connections == 200
+    sized = make_predictor(max_concurrency=200, client_config=Config(max_pool_connections=20))
+    assert sized._factory.max_pool_connections == 20

@@ -71,7 +71,8 @@ class AsyncPredictor:
         inline: Send payloads of at most 128,000 bytes in the request instead of uploading
             them: True, False, or "auto" (inline when botocore supports it and it fits).
         create_default_bucket: Create the default bucket when it does not exist.
-        max_concurrency: Most S3 requests in flight at once (default: the connection pool size).
+        max_concurrency: Most S3 requests in flight at once; also the connection pool size
+            unless ``client_config`` sets one (default: the pool size, 64).
         transient_retries: Retries of one S3 request on throttling, 5xx or connection errors.
         failure_check_every: Poll the failure location only every n-th attempt (and on the
             last): fewer S3 requests when failures are rare, failures seen up to n - 1 poll
@@ -150,7 +151,7 @@ class AsyncPredictor:
         self.inline = inline
         self.create_default_bucket = create_default_bucket
         self.notifications = notifications
-        self._factory = ClientFactory(session, client_config)
+        self._factory = ClientFactory(session, client_config, max_pool_connections=max_concurrency)
         self._max_concurrency = max_concurrency
         self._transient_retries = transient_retries
         self._failure_check_every = failure_check_every
