@@ -122,3 +122,18 @@ async def test_many_concurrent_requests_share_one_predictor(aws_env: dict[str, s
             for i in range(60):
                 group.start_soon(one, i)
     assert results == {i: i for i in range(60)}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+async def test_tight_concurrency_limits_do_not_deadlock(
+    aws_env: dict[str, str], limit: int
+) -> None:
+    async with make_predictor(max_concurrency=limit) as predictor:
+
+        async def one(i: int) -> None:
+            assert await predictor.predict({"output": i, "sleep": 0.1}) == i
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                for i in range(12):
+                    group.start_soon(one, i)

@@ -11,7 +11,8 @@ import enum
 import inspect
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
@@ -189,12 +190,38 @@ class S3Transport:
         self.limiter = limiter
         self.max_retries = max_retries
         self.retry_delay = retry_delay
+        self._reserve_lock = anyio.Lock()
 
-    async def get(self, uri: S3Uri, consume: Consume[T], **context: Any) -> Fetched[T] | None:
-        """GET ``uri`` and run ``consume`` on its body; None when the key does not exist yet."""
+    @asynccontextmanager
+    async def reserve(self, count: int) -> AsyncIterator[None]:
+        """Hold ``count`` request slots at once, for requests made with ``limited=False``.
+
+        Slots are taken together under a lock, so callers that need several cannot deadlock
+        each holding one; while waiting, no task exists yet for the requests to come.
+        """
+        borrowers: list[object] = []
+        try:
+            async with self._reserve_lock:
+                for _ in range(count):
+                    borrower = object()
+                    await self.limiter.acquire_on_behalf_of(borrower)
+                    borrowers.append(borrower)
+            yield
+        finally:
+            for borrower in borrowers:
+                self.limiter.release_on_behalf_of(borrower)
+
+    async def get(
+        self, uri: S3Uri, consume: Consume[T], *, limited: bool = True, **context: Any
+    ) -> Fetched[T] | None:
+        """GET ``uri`` and run ``consume`` on its body; None when the key does not exist yet.
+
+        ``limited=False``: the caller already holds a slot (see :meth:`reserve`).
+        """
 
         async def attempt() -> Fetched[T]:
-            await self._acquire()
+            if limited:
+                await self._acquire()
             try:
                 response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
                 body = response["Body"]
@@ -203,7 +230,8 @@ class S3Transport:
                 finally:
                     await close_body(body)
             finally:
-                self.limiter.release()
+                if limited:
+                    self.limiter.release()
             return Fetched(
                 value=value,
                 content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,

@@ -8,6 +8,7 @@ check) and a ``consume`` coroutine that reads the found object's body; it return
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -136,18 +137,24 @@ class S3Polling:
             return None if output is None else Completed(output)
         failed: list[Failed | None] = []
         errors: list[Exception] = []
+        # Both request slots first, then the task: a waiting attempt holds no extra task.
+        # (With a limit of one request at a time, each GET waits for the slot on its own.)
+        paired = self.transport.limiter.total_tokens >= 2
 
         async def probe_failure() -> None:
             try:
-                failed.append(await self.check_failure(locations))
+                failed.append(await self.check_failure(locations, limited=not paired))
             except Exception as error:  # re-raised below, outside the task group
                 errors.append(error)
 
         output = None
-        async with anyio.create_task_group() as group:
+        slots = self.transport.reserve(2) if paired else contextlib.nullcontext()
+        async with slots, anyio.create_task_group() as group:
             group.start_soon(probe_failure)
             try:
-                output = await self.transport.get(locations.output, consume, **context)
+                output = await self.transport.get(
+                    locations.output, consume, limited=not paired, **context
+                )
             except Exception as error:
                 errors.insert(0, error)
         if output is not None:
@@ -156,12 +163,14 @@ class S3Polling:
             raise errors[0]
         return failed[0] if failed else None
 
-    async def check_failure(self, locations: ResultLocations) -> Failed | None:
+    async def check_failure(
+        self, locations: ResultLocations, *, limited: bool = True
+    ) -> Failed | None:
         """GET the failure location only."""
         if locations.failure is None:
             return None
         context = locations.context()
-        failure = await self.transport.get(locations.failure, read_all, **context)
+        failure = await self.transport.get(locations.failure, read_all, limited=limited, **context)
         if failure is not None:
             return Failed(failure_text(failure.value, locations.failure))
         return None
