@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from typing import Any
+
+import anyio
 
 from aiosagemaker import AsyncPredictor, JSONDeserializer, JSONSerializer, WaiterConfig
 from conftest import BUCKET
@@ -28,13 +29,12 @@ def raw(data: bytes, content_type: str = "application/octet-stream") -> dict[str
     return {"raw_b64": base64.b64encode(data).decode(), "content_type": content_type}
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll a condition until it holds or the deadline passes (then fail loudly)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
+async def until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    """Re-check a condition that has no event to wait on (counters, the kernel's socket
+    table) on this event loop until it holds; fail after ``deadline`` seconds."""
+    with anyio.fail_after(deadline):
+        while not condition():  # noqa: ASYNC110 - nothing to wait on but the condition
+            await anyio.sleep(0.01)
 
 
 def key_of(uri: str) -> str:

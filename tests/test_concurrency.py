@@ -14,7 +14,7 @@ from aiosagemaker import (
     PollingTimeoutError,
     WaiterConfig,
 )
-from helpers import FAST, make_predictor
+from helpers import FAST, make_predictor, until
 from s3_fault_proxy import S3FaultProxy
 
 pytestmark = pytest.mark.anyio
@@ -35,13 +35,6 @@ def established_to(port: int) -> int:
             if remote_port == port and fields[3] == "01":
                 count += 1
     return count
-
-
-async def wait_for(condition: Any, deadline: float = 10.0) -> None:
-    """Re-check ``condition`` (a kernel socket table: nothing to wait on) until the deadline."""
-    with anyio.fail_after(deadline):
-        while not condition():  # noqa: ASYNC110 - no event exists for socket state
-            await anyio.sleep(0.01)
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
@@ -99,7 +92,7 @@ async def test_nothing_is_left_behind(
         assert scope.cancelled_caught
     assert other_tasks() <= before, other_tasks() - before
     await predictor.close()
-    await wait_for(lambda: established_to(port) == 0)
+    await until(lambda: established_to(port) == 0)
 
 
 async def test_cancel_then_await_again(aws_env: dict[str, str]) -> None:

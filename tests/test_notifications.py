@@ -37,7 +37,7 @@ from aiosagemaker import (
 from aiosagemaker._sns_messages import Notification, UnrecognizedMessageError, parse_message
 from aiosagemaker._sqs_listener import SqsListener
 from aiosagemaker.local import LocalEndpoint
-from helpers import make_predictor, raw
+from helpers import make_predictor, raw, until
 from s3_fault_proxy import Fault, S3FaultProxy, running_proxy
 
 pytestmark = pytest.mark.anyio
@@ -249,13 +249,6 @@ def source(relay: Relay, **options: Any) -> NotificationQueue:
 def gets(proxy: S3FaultProxy, uri: str | None) -> int:
     assert uri is not None
     return proxy.count("GET", "/" + uri.removeprefix("s3://"))
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for a condition on this event loop (the listener runs on it), 10 s at most."""
-    with anyio.fail_after(10):
-        while not condition():  # noqa: ASYNC110 - counters have no event to wait on
-            await anyio.sleep(0.01)
 
 
 async def test_success_one_get_no_polling(relay_for: Any, s3_proxy: S3FaultProxy) -> None:

@@ -6,9 +6,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession, get_session
+from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ._config import check_positive
 from ._exceptions import UnexpectedClientError
 
 __all__ = ["DEFAULT_MAX_POOL_CONNECTIONS", "ClientFactory"]
@@ -48,14 +49,8 @@ class ClientFactory:
                 f"{type(client_config).__name__}"
             )
         self._session = session
-        if max_pool_connections is not None and (
-            isinstance(max_pool_connections, bool)
-            or not isinstance(max_pool_connections, int)
-            or max_pool_connections < 1
-        ):
-            raise ValueError(
-                f"max_pool_connections must be a positive int, got {max_pool_connections!r}"
-            )
+        if max_pool_connections is not None:
+            check_positive("max_pool_connections", max_pool_connections, integer=True)
         config = AioConfig(
             max_pool_connections=max_pool_connections or DEFAULT_MAX_POOL_CONNECTIONS
         )
@@ -70,7 +65,7 @@ class ClientFactory:
         """An async context manager yielding an open aiobotocore client for ``service``."""
         if self._session is None:
             self._session = get_session()
-        if isinstance(self._session, AioSession) or hasattr(self._session, "create_client"):
+        if hasattr(self._session, "create_client"):  # aiobotocore AioSession
             return self._session.create_client(service, config=self.config)  # type: ignore[no-any-return]
         return self._session.client(service, config=self.config)  # type: ignore[no-any-return]
 

@@ -102,6 +102,17 @@ class WaiterConfig:
         return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
 
 
+def check_positive(what: str, value: object, *, integer: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive number (an int with ``integer``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int if integer else (int, float))
+        or not value > 0
+    ):
+        kind = "a positive int" if integer else "a positive number"
+        raise ValueError(f"{what} must be {kind}, got {value!r}")
+
+
 _NOTIFICATION_KEYS = frozenset({"SuccessTopic", "ErrorTopic", "IncludeInferenceResponseIn"})
 _INCLUDE_VALUES = frozenset({"SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"})
 

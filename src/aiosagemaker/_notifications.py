@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ._config import WaiterConfig
+from ._config import WaiterConfig, check_positive
 from ._exceptions import ObjectNotExistedError, PollingTimeoutError
 from ._s3 import DEFAULT_CONTENT_TYPE, Consume, Fetched, S3Transport, read_all
 from ._sns_messages import Notification
@@ -43,17 +43,6 @@ logger = logging.getLogger("aiosagemaker")
 T = TypeVar("T")
 
 _NO_REASON = "(the failure notification carries no failureReason and there is no failure file)"
-
-
-def _check_positive(name: str, value: object, *, integer: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (integer and not isinstance(value, int))
-        or not value > 0
-    ):
-        kind = "a positive int" if integer else "a positive number"
-        raise ValueError(f"NotificationQueue {name} must be {kind}, got {value!r}")
 
 
 class NotificationQueue:
@@ -133,8 +122,8 @@ class NotificationQueue:
             ("max_retry_delay", max_retry_delay),
             ("shutdown_timeout", shutdown_timeout),
         ):
-            _check_positive(name, value)
-        _check_positive("max_held", max_held, integer=True)
+            check_positive(f"NotificationQueue {name}", value)
+        check_positive("NotificationQueue max_held", max_held, integer=True)
         if unrecognized not in ("delete", "leave"):
             raise ValueError(f"unrecognized must be 'delete' or 'leave', got {unrecognized!r}")
         self.queue_url = queue_url

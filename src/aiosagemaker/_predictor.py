@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from . import _management
 from ._clients import ClientFactory
-from ._config import WaiterConfig
+from ._config import WaiterConfig, check_positive
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
 from ._limits import INLINE_BODY_MAX_BYTES
 from ._notifications import NotificationQueue, NotificationWaiting
@@ -123,20 +123,9 @@ class AsyncPredictor:
             )
         if inline not in (True, False, "auto"):
             raise ValueError(f"inline must be True, False or 'auto', got {inline!r}")
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
-        if (
-            isinstance(failure_check_every, bool)
-            or not isinstance(failure_check_every, int)
-            or failure_check_every < 1
-        ):
-            raise ValueError(
-                f"failure_check_every must be a positive int, got {failure_check_every!r}"
-            )
+        if max_concurrency is not None:
+            check_positive("max_concurrency", max_concurrency, integer=True)
+        check_positive("failure_check_every", failure_check_every, integer=True)
         if notifications is not None and not isinstance(notifications, NotificationQueue):
             raise TypeError(
                 "notifications must be an aiosagemaker.NotificationQueue or None, got "
@@ -202,8 +191,11 @@ class AsyncPredictor:
                     self._max_concurrency or self._factory.max_pool_connections
                 )
                 self._transport = S3Transport(s3, limiter, max_retries=self._transient_retries)
-                self._strategy = S3Polling(self._transport, failure_every=self._failure_check_every)
-                if self.notifications is not None:
+                if self.notifications is None:
+                    self._strategy = S3Polling(
+                        self._transport, failure_every=self._failure_check_every
+                    )
+                else:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
                     strategy = NotificationWaiting(self.notifications, sqs, self._transport)
                     stack.push_async_callback(strategy.aclose)  # listener stops before sqs
