@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import abc
 import csv
-import importlib
 import io
 import json
 from collections.abc import Callable
-from types import ModuleType
 from typing import IO, Any
+
+from ._optional import NUMPY_HINT, PANDAS_HINT, import_optional
 
 __all__ = [
     "BaseDeserializer",
@@ -40,16 +40,6 @@ _CSV = "text/csv"
 _JSON = "application/json"
 _NPY = "application/x-npy"
 _NPZ = "application/x-npz"
-
-
-def _import_optional(name: str, extra: str, user: str) -> ModuleType:
-    """Import an optional dependency, or raise an ImportError naming the extra to install."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError(
-            f"{user} needs {name}, which is not installed: pip install 'aiosagemaker[{extra}]'"
-        ) from exc
 
 
 def _media_type(content_type: str | None) -> str:
@@ -301,7 +291,7 @@ class NumpyDeserializer(SimpleBaseDeserializer):
         allow_pickle: bool = False,
     ) -> None:
         super().__init__(accept=accept)
-        _import_optional("numpy", "numpy", type(self).__name__)
+        import_optional("numpy", NUMPY_HINT, type(self).__name__)
         self.dtype = dtype
         self.allow_pickle = allow_pickle
 
@@ -316,7 +306,7 @@ class NumpyDeserializer(SimpleBaseDeserializer):
                 pickled objects and ``allow_pickle`` is false.
         """
         user = type(self).__name__
-        np = _import_optional("numpy", "numpy", user)
+        np = import_optional("numpy", NUMPY_HINT, user)
         media = _media_type(content_type)
         if media not in self._SUPPORTED:
             stream.close()
@@ -367,7 +357,7 @@ class PandasDeserializer(SimpleBaseDeserializer):
 
     def __init__(self, accept: str | tuple[str, ...] = (_CSV, _JSON)) -> None:
         super().__init__(accept=accept)
-        _import_optional("pandas", "pandas", type(self).__name__)
+        import_optional("pandas", PANDAS_HINT, type(self).__name__)
 
     def deserialize(self, stream: IO[bytes], content_type: str) -> Any:
         """Read, close and load the stream into a DataFrame.
@@ -376,7 +366,7 @@ class PandasDeserializer(SimpleBaseDeserializer):
             ValueError: The content type is neither CSV nor JSON, or the body cannot be parsed.
         """
         user = type(self).__name__
-        pd = _import_optional("pandas", "pandas", user)
+        pd = import_optional("pandas", PANDAS_HINT, user)
         media = _media_type(content_type)
         if media not in self._SUPPORTED:
             stream.close()

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import abc
 import csv
-import importlib
 import io
 import json
 import os
 import sys
 from collections.abc import Iterable
-from types import ModuleType
 from typing import Any
+
+from ._optional import NUMPY_HINT, SCIPY_HINT, import_optional
 
 __all__ = [
     "BaseSerializer",
@@ -34,19 +34,6 @@ __all__ = [
     "SparseMatrixSerializer",
     "StringSerializer",
 ]
-
-_NUMPY_HINT = "pip install 'aiosagemaker[numpy]'"
-_SCIPY_HINT = "pip install scipy"
-
-
-def _import_optional(name: str, install_hint: str, user: str) -> ModuleType:
-    """Import an optional dependency, or raise an ImportError that says how to install it."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError(
-            f"{user} needs {name.split('.')[0]}, which is not installed: {install_hint}"
-        ) from exc
 
 
 def _is_instance_of(data: object, module: str, attr: str) -> bool:
@@ -261,7 +248,7 @@ class NumpySerializer(SimpleBaseSerializer):
 
     def __init__(self, dtype: Any = None, content_type: str = "application/x-npy") -> None:
         super().__init__(content_type=content_type)
-        _import_optional("numpy", _NUMPY_HINT, type(self).__name__)
+        import_optional("numpy", NUMPY_HINT, type(self).__name__)
         self.dtype = dtype
 
     def serialize(self, data: Any) -> str | bytes:
@@ -274,7 +261,7 @@ class NumpySerializer(SimpleBaseSerializer):
         Raises:
             ValueError: ``data`` is empty.
         """
-        np = _import_optional("numpy", _NUMPY_HINT, type(self).__name__)
+        np = import_optional("numpy", NUMPY_HINT, type(self).__name__)
         if _is_ndarray(data):
             array = data
         elif isinstance(data, list):
@@ -375,7 +362,7 @@ class SparseMatrixSerializer(SimpleBaseSerializer):
 
     def __init__(self, content_type: str = "application/x-npz") -> None:
         super().__init__(content_type=content_type)
-        _import_optional("scipy.sparse", _SCIPY_HINT, type(self).__name__)
+        import_optional("scipy.sparse", SCIPY_HINT, type(self).__name__)
 
     def serialize(self, data: Any) -> bytes:
         """Serialize a sparse matrix (csc, csr, bsr, dia or coo) with ``scipy.sparse.save_npz``.
@@ -383,7 +370,7 @@ class SparseMatrixSerializer(SimpleBaseSerializer):
         Raises:
             ValueError: ``data`` is not a SciPy sparse matrix or array.
         """
-        sparse = _import_optional("scipy.sparse", _SCIPY_HINT, type(self).__name__)
+        sparse = import_optional("scipy.sparse", SCIPY_HINT, type(self).__name__)
         if not sparse.issparse(data):
             raise ValueError(
                 f"{type(self).__name__} cannot serialize {type(data).__name__}; expected a "
