@@ -34,8 +34,12 @@ from aiosagemaker import (
     WaiterConfig,
     ensure_notification_queue,
 )
-from aiosagemaker._sns_messages import Notification, UnrecognizedMessageError, parse_message
-from aiosagemaker._sqs_listener import SqsListener
+from aiosagemaker._notifications._listener import SqsListener
+from aiosagemaker._notifications._messages import (
+    Notification,
+    UnrecognizedMessageError,
+    parse_message,
+)
 from aiosagemaker.local import LocalEndpoint
 from helpers import make_predictor, raw, until
 from s3_fault_proxy import Fault, S3FaultProxy, running_proxy
@@ -294,7 +298,8 @@ async def test_model_failure_reads_the_failure_file(relay_for: Any, s3_proxy: S3
     assert str(caught.value) == str(polled.value)
     assert caught.value.failure_path == response.failure_path
     assert queue.stats.routed == 1 and queue.stats.safety_checks == 0
-    assert gets(s3_proxy, response.output_path) == 1  # the polling predictor's single check
+    # one look before reading the failure file (the output wins), and the single check's
+    assert gets(s3_proxy, response.output_path) == 2
 
 
 async def test_failure_without_failure_path_uses_failure_reason(relay_for: Any) -> None:

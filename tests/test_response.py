@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from aiosagemaker import (
     AsyncInferenceModelError,
@@ -21,6 +22,7 @@ from aiosagemaker import (
     UnexpectedClientError,
     WaiterConfig,
 )
+from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE
 from conftest import BUCKET
 from helpers import FAST, key_of, make_predictor, raw
 from s3_fault_proxy import Fault, S3FaultProxy
@@ -162,7 +164,7 @@ async def test_transient_errors_are_retried_not_raised(
         assert await response == "survived"
 
 
-async def test_persistent_transient_errors_end_in_a_client_error(
+async def test_persistent_transient_errors_end_the_wait_at_its_budget(
     aws_env: dict[str, str], s3_proxy: S3FaultProxy
 ) -> None:
     no_botocore_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -173,8 +175,13 @@ async def test_persistent_transient_errors_end_in_a_client_error(
                 "GET", response.output_path.removeprefix("s3://"), status=500, code="InternalError"
             )
         )
+        with pytest.raises(PollingTimeoutError, match="S3 checks were failing") as caught:
+            await response.get_result(WaiterConfig(max_attempts=None, delay=0.05, timeout=1))
+        assert isinstance(caught.value.__cause__, ClientError)
+        assert caught.value.seconds < 1 + FINAL_CHECK_GRACE + 0.5
+        # the single check keeps the bounded retries of one request
         with pytest.raises(UnexpectedClientError, match="kept failing after 3 attempts"):
-            await response
+            await response.get_result()
 
 
 async def test_access_denied_is_raised_at_once_with_a_hint(

@@ -6,7 +6,7 @@ Serializers and deserializers live in :mod:`aiosagemaker.serializers` and
 :mod:`aiosagemaker.deserializers`; the most used ones are re-exported here.
 """
 
-from ._config import AsyncInferenceConfig, WaiterConfig
+from ._config import DEFAULT_WAITER_CONFIG, AsyncInferenceConfig, WaiterConfig
 from ._exceptions import (
     AsyncInferenceError,
     AsyncInferenceModelError,
@@ -14,14 +14,26 @@ from ._exceptions import (
     ObjectNotExistedError,
     PollingTimeoutError,
     ResultDeserializationError,
+    ResultTooLargeError,
     UnexpectedClientError,
     UnsupportedFeatureError,
 )
-from ._notification_setup import NotificationQueueSetup, ensure_notification_queue
-from ._notifications import NotificationQueue, NotificationStats
+from ._notifications import (
+    NotificationQueue,
+    NotificationQueueSetup,
+    NotificationStats,
+    ensure_notification_queue,
+)
 from ._predictor import AsyncPredictor
 from ._response import AsyncInferenceResponse, InferenceStatus
 from ._types import Deserializer, Serializer
+from ._waiting._completion import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    as_completed,
+    wait,
+)
 from .deserializers import (
     BytesDeserializer,
     CSVDeserializer,
@@ -44,6 +56,10 @@ from .serializers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL_COMPLETED",
+    "DEFAULT_WAITER_CONFIG",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "AsyncInferenceConfig",
     "AsyncInferenceError",
     "AsyncInferenceModelError",
@@ -69,6 +85,7 @@ __all__ = [
     "PandasDeserializer",
     "PollingTimeoutError",
     "ResultDeserializationError",
+    "ResultTooLargeError",
     "Serializer",
     "StreamDeserializer",
     "StringDeserializer",
@@ -77,5 +94,7 @@ __all__ = [
     "UnsupportedFeatureError",
     "WaiterConfig",
     "__version__",
+    "as_completed",
     "ensure_notification_queue",
+    "wait",
 ]

@@ -9,6 +9,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ._aws_errors import error_code
 from ._config import check_positive
 from ._exceptions import UnexpectedClientError
 
@@ -85,7 +86,7 @@ class ClientFactory:
             await s3.head_bucket(Bucket=bucket)
             return bucket
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = error_code(error) or ""
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise UnexpectedClientError(
                     f"cannot use the default bucket {bucket!r}: {error}. Pass "
@@ -105,7 +106,7 @@ class ClientFactory:
         try:
             await s3.create_bucket(**params)
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = error_code(error) or ""
             if code not in ("BucketAlreadyOwnedByYou",):
                 raise UnexpectedClientError(
                     f"could not create the default bucket {bucket!r}: {error}", code=code

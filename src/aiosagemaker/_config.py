@@ -12,7 +12,7 @@ from ._limits import (
     MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MIN,
 )
 
-__all__ = ["AsyncInferenceConfig", "WaiterConfig"]
+__all__ = ["DEFAULT_WAITER_CONFIG", "AsyncInferenceConfig", "WaiterConfig"]
 
 
 def _check_number(name: str, value: object, *, integer: bool = False) -> None:
@@ -100,6 +100,13 @@ class WaiterConfig:
     def _to_request_dict(self) -> dict[str, Any]:
         """The botocore waiter dict the SDK builds (``Delay`` / ``MaxAttempts``)."""
         return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
+
+
+DEFAULT_WAITER_CONFIG = WaiterConfig(
+    max_attempts=None, delay=0.5, backoff=1.5, max_delay=15, timeout=900
+)
+"""What ``await response`` and ``predict()`` wait with unless told otherwise: first checks
+within half a second, backing off to one every 15 s, for the SDK's 15 minutes (60 x 15 s)."""
 
 
 def check_positive(what: str, value: object, *, integer: bool = False) -> None:

@@ -8,6 +8,7 @@ working::
     ├── PollingTimeoutError                waiting ran out (also a built-in TimeoutError)
     ├── AsyncInferenceModelError           the model failed: the failure file's text
     ├── ResultDeserializationError         the result is in S3 but could not be decoded
+    ├── ResultTooLargeError                the result is over max_result_bytes (use download)
     ├── UnexpectedClientError              an AWS error that waiting cannot fix
     │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
     └── UnsupportedFeatureError            the installed botocore lacks an API feature
@@ -27,6 +28,7 @@ __all__ = [
     "ObjectNotExistedError",
     "PollingTimeoutError",
     "ResultDeserializationError",
+    "ResultTooLargeError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
 ]
@@ -141,6 +143,25 @@ class ResultDeserializationError(AsyncInferenceError):
         )
         self.message = message
         self.content_type = content_type
+
+
+class ResultTooLargeError(AsyncInferenceError):
+    """The result is larger than the predictor's ``max_result_bytes``; it was not read.
+
+    ``size`` is the object's size and ``limit`` the predictor's limit. The object stays in S3:
+    stream it to a file with ``response.download(path)``, or raise ``max_result_bytes``.
+    """
+
+    fmt = (
+        "The result at {output_path} is {size:,} bytes, more than max_result_bytes={limit:,}, so "
+        "it was not read into memory. It is still in S3: stream it to a file with "
+        "response.download(path), or pass a larger AsyncPredictor(max_result_bytes=...)."
+    )
+
+    def __init__(self, output_path: str, size: int, limit: int, **context: Any) -> None:
+        super().__init__(output_path=output_path, size=size, limit=limit, **context)
+        self.size = size
+        self.limit = limit
 
 
 class UnexpectedClientError(AsyncInferenceError):

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 from botocore.exceptions import ClientError, ParamValidationError
 
+from ._aws_errors import error_code, error_message
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError
 
 Json = dict[str, Any]
@@ -83,8 +84,8 @@ async def _call(client: Any, operation: str, **kwargs: Any) -> Json:
     except ParamValidationError as error:
         raise ValueError(f"invalid {operation} arguments: {error}") from error
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+        code = error_code(error) or ""
+        message = error_message(error)
         text = f"SageMaker {operation} failed with {code}: {message}"
         name = kwargs.get("EndpointName")
         missing = 'could not find endpoint "' in message.lower()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -12,15 +14,16 @@ import anyio
 from botocore.exceptions import ClientError, ParamValidationError
 
 from . import _management
+from ._aws_errors import error_code, error_message
 from ._clients import ClientFactory
-from ._config import WaiterConfig, check_positive
+from ._config import DEFAULT_WAITER_CONFIG, WaiterConfig, check_positive
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
-from ._limits import INLINE_BODY_MAX_BYTES
-from ._notifications import NotificationQueue, NotificationWaiting
-from ._response import AsyncInferenceResponse, parse_token
+from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
+from ._notifications import NotificationQueue
+from ._response import AsyncInferenceResponse, ResponseBinding, parse_token
 from ._s3 import S3Transport, S3Uri, input_key
 from ._types import Deserializer, Serializer
-from ._waiting import S3Polling, WaitStrategy
+from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
 from .serializers import IdentitySerializer
 
@@ -34,6 +37,12 @@ _NEW_FIELDS = {
     "S3OutputPathExtension": "1.42.54",
 }
 _UNSET: Any = object()
+
+DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
+"""``get_result`` refuses results larger than this (256 MiB); ``download`` streams any size."""
+ROTATE_EVERY = 1000
+"""Submissions per output sub-prefix: each listing then pages through at most this many keys."""
+_EXTENSION_PATTERN = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
 
 
 def _accept_header(accept: str | tuple[str, ...] | list[str]) -> str:
@@ -53,6 +62,31 @@ def _to_payload(serialized: Any) -> bytes | Any:
         f"the serializer returned {type(serialized).__name__}; it must return bytes, str or a "
         "readable file-like object"
     )
+
+
+def _extension_base(extension: str | None) -> str | None:
+    """The validated per-predictor ``S3OutputPathExtension`` ("auto": a random one)."""
+    if extension is None:
+        return None
+    if extension == "auto":
+        return f"aiosagemaker-{secrets.token_hex(4)}"
+    if not isinstance(extension, str):
+        raise TypeError(
+            "output_path_extension must be a string, 'auto' or None, got "
+            f"{type(extension).__name__}"
+        )
+    stripped = extension.strip("/")
+    if (
+        not stripped
+        or len(stripped) > S3_OUTPUT_PATH_EXTENSION_MAX - 16
+        or not _EXTENSION_PATTERN.match(stripped)
+    ):
+        raise ValueError(
+            f"output_path_extension must be 1-{S3_OUTPUT_PATH_EXTENSION_MAX - 16} characters of "
+            f"letters, digits and !_.*'()/- (not starting with s3: or https:), got {extension!r}; "
+            "pass None to send none"
+        )
+    return stripped
 
 
 class AsyncPredictor:
@@ -80,6 +114,18 @@ class AsyncPredictor:
         notifications: An SQS queue subscribed to the endpoint's SuccessTopic and ErrorTopic:
             responses complete when their notification arrives, with a slow S3 poll as the
             safety net, instead of by polling S3.
+        max_result_bytes: ``get_result`` refuses a larger result before reading it (raising
+            ``ResultTooLargeError``; ``download`` streams any size). None: no limit.
+        s3_requests_per_second: Ceiling of the S3 requests the waiting engine makes to find
+            results (LIST pages and probing GETs); halved on SlowDown, regained gradually.
+        detection: How results are found: ``"auto"`` (per group of pending results, one
+            LIST of their prefix or one GET each, whichever costs less), ``"list"`` or
+            ``"get"``.
+        output_path_extension: ``S3OutputPathExtension`` sent with every request (botocore
+            >= 1.42.54), so this predictor's results sit under their own prefix and its
+            listings see only them: ``"auto"`` (``aiosagemaker-<8 hex>``, skipped on an older
+            botocore), a string of your own, or None for none. A sub-prefix is added per
+            1,000 submissions (``<extension>/<n>``).
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -97,13 +143,17 @@ class AsyncPredictor:
         default_bucket: str | None = None,
         input_prefix: str = "async-endpoint-inputs",
         client_config: Any = None,
-        waiter_config: WaiterConfig = WaiterConfig(),  # noqa: B008 - frozen
+        waiter_config: WaiterConfig = DEFAULT_WAITER_CONFIG,
         inline: bool | Literal["auto"] = False,
         create_default_bucket: bool = False,
         max_concurrency: int | None = None,
         transient_retries: int = 3,
         notifications: NotificationQueue | None = None,
         failure_check_every: int = 1,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        s3_requests_per_second: float = DEFAULT_S3_REQUESTS_PER_SECOND,
+        detection: Detection = "auto",
+        output_path_extension: str | None = "auto",
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -126,6 +176,13 @@ class AsyncPredictor:
         if max_concurrency is not None:
             check_positive("max_concurrency", max_concurrency, integer=True)
         check_positive("failure_check_every", failure_check_every, integer=True)
+        if max_result_bytes is not None:
+            check_positive("max_result_bytes", max_result_bytes, integer=True)
+        check_positive("s3_requests_per_second", s3_requests_per_second)
+        if detection not in ("auto", "list", "get"):
+            raise ValueError(f"detection must be 'auto', 'list' or 'get', got {detection!r}")
+        self._extension = _extension_base(output_path_extension)
+        self._extension_explicit = output_path_extension not in (None, "auto")
         if notifications is not None and not isinstance(notifications, NotificationQueue):
             raise TypeError(
                 "notifications must be an aiosagemaker.NotificationQueue or None, got "
@@ -144,12 +201,16 @@ class AsyncPredictor:
         self._max_concurrency = max_concurrency
         self._transient_retries = transient_retries
         self._failure_check_every = failure_check_every
+        self._requests_per_second = float(s3_requests_per_second)
+        self._detection: Detection = detection
+        self._submitted = 0
         self._stack: AsyncExitStack | None = None
         self._open_lock: anyio.Lock | None = None
         self._runtime: Any = None
         self._transport: S3Transport | None = None
-        self._strategy: WaitStrategy | None = None
+        self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
+        self.max_result_bytes = max_result_bytes
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -171,7 +232,7 @@ class AsyncPredictor:
     async def close(self) -> None:
         """Close the clients and their connection pools. The predictor can be reopened."""
         stack, self._stack = self._stack, None
-        self._runtime = self._transport = self._strategy = None
+        self._runtime = self._transport = self._engine = None
         if stack is not None:
             await stack.aclose()
 
@@ -190,23 +251,50 @@ class AsyncPredictor:
                 limiter = anyio.CapacityLimiter(
                     self._max_concurrency or self._factory.max_pool_connections
                 )
-                self._transport = S3Transport(s3, limiter, max_retries=self._transient_retries)
-                if self.notifications is None:
-                    self._strategy = S3Polling(
-                        self._transport, failure_every=self._failure_check_every
-                    )
-                else:
+                budget = RequestBudget(self._requests_per_second)
+                self._transport = S3Transport(
+                    s3,
+                    limiter,
+                    max_retries=self._transient_retries,
+                    on_throttle=budget.throttled,
+                )
+                sqs = None
+                if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
-                    strategy = NotificationWaiting(self.notifications, sqs, self._transport)
-                    stack.push_async_callback(strategy.aclose)  # listener stops before sqs
-                    self._strategy = strategy
+                engine = WaitingEngine(
+                    self._transport,
+                    budget,
+                    detection=self._detection,
+                    failure_every=self._failure_check_every,
+                    notifications=self.notifications,
+                    sqs=sqs,
+                )
+                stack.push_async_callback(engine.aclose)  # the engine stops before the clients
+                engine.start()
+                self._engine = engine
                 self._runtime = runtime
                 self._stack = stack.pop_all()
 
-    async def _wait_strategy(self) -> WaitStrategy:
+    async def _waiting_engine(self) -> WaitingEngine:
         await self._open()
-        assert self._strategy is not None
-        return self._strategy
+        assert self._engine is not None
+        return self._engine
+
+    @property
+    def response_binding(self) -> ResponseBinding:
+        """What this predictor's responses use: its engine, deserializer and defaults."""
+        return ResponseBinding(
+            engine=self._waiting_engine,
+            deserializer=self.deserializer,
+            waiter_config=self.waiter_config,
+            endpoint_name=self.endpoint_name,
+            max_result_bytes=self.max_result_bytes,
+        )
+
+    @property
+    def engine_stats(self) -> Any:
+        """What the waiting engine did since the predictor was opened (None when closed)."""
+        return None if self._engine is None else self._engine.stats
 
     # -- requests ------------------------------------------------------------------------
 
@@ -249,6 +337,7 @@ class AsyncPredictor:
                 await self._transport.put(target, payload, self.serializer.CONTENT_TYPE)
         if target is not None:
             args["InputLocation"] = str(target)
+        self._add_extension(args)
         response = await self._invoke(args)
         logger.debug("invoked %s: %s", self.endpoint_name, response.get("InferenceId"))
         return AsyncInferenceResponse(
@@ -268,6 +357,8 @@ class AsyncPredictor:
     ) -> Any:
         """Submit one inference and wait for its decoded result (``predict_async`` + wait)."""
         waiter_config = self.waiter_config if waiter_config is _UNSET else waiter_config
+        if waiter_config is None:
+            waiter_config = self.waiter_config
         if not isinstance(waiter_config, WaiterConfig):
             raise ValueError(
                 f"waiter_config should be a WaiterConfig object, got {type(waiter_config).__name__}"
@@ -310,6 +401,18 @@ class AsyncPredictor:
         if inference_id is not None:
             args["InferenceId"] = inference_id
         return args
+
+    def _add_extension(self, args: dict[str, Any]) -> None:
+        """Send this predictor's rotating ``S3OutputPathExtension`` (unless the caller set one)."""
+        if self._extension is None or "S3OutputPathExtension" in args:
+            return
+        if not self._supports("S3OutputPathExtension"):
+            if self._extension_explicit:
+                raise UnsupportedFeatureError(self._too_old("S3OutputPathExtension"))
+            return
+        generation = self._submitted // ROTATE_EVERY
+        self._submitted += 1
+        args["S3OutputPathExtension"] = f"{self._extension}/{generation:x}"
 
     def _supports(self, field: str) -> bool:
         model = self._runtime.meta.service_model.operation_model("InvokeEndpointAsync")
@@ -354,8 +457,8 @@ class AsyncPredictor:
         return response
 
     def _invoke_error(self, error: ClientError) -> UnexpectedClientError:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+        code = error_code(error) or ""
+        message = error_message(error)
         if code == "ValidationError" and "not found" in message.lower():
             return EndpointNotFoundError(
                 f"{message} Check the endpoint name {self.endpoint_name!r}, the region "

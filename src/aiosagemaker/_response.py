@@ -8,20 +8,22 @@ import enum
 import io
 import json
 import os
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+import uuid
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
 from ._config import WaiterConfig
 from ._exceptions import AsyncInferenceModelError, ResultDeserializationError
 from ._s3 import Consume, Fetched, S3Uri, read_all
-from ._waiting import Completed, ResultLocations
+from ._types import Deserializer
+from ._waiting import Completed, Outcome, ResultLocations, WaitingEngine
+from ._waiting._registry import Entry
 
-if TYPE_CHECKING:
-    from ._predictor import AsyncPredictor
-
-__all__ = ["AsyncInferenceResponse", "InferenceStatus"]
+__all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding"]
 
 T = TypeVar("T")
 _TOKEN_VERSION = 1
@@ -35,14 +37,49 @@ class InferenceStatus(str, enum.Enum):
     COMPLETED = "Completed"
     FAILED = "Failed"
 
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseBinding:
+    """What a response needs from the predictor that made it (and nothing more).
+
+    Attributes:
+        engine: Opens the predictor if needed and returns its waiting engine.
+        deserializer: Decodes results.
+        waiter_config: What ``await response`` waits with.
+        endpoint_name: Written into continuation tokens.
+        max_result_bytes: ``get_result`` refuses larger results (None: no limit).
+    """
+
+    engine: Callable[[], Awaitable[WaitingEngine]]
+    deserializer: Deserializer
+    waiter_config: WaiterConfig
+    endpoint_name: str
+    max_result_bytes: int | None
+
+
+class BindingSource(Protocol):
+    """Anything that hands out a :class:`ResponseBinding` (an ``AsyncPredictor``)."""
+
+    @property
+    def response_binding(self) -> ResponseBinding: ...
+
 
 class AsyncInferenceResponse:
     """Handle to an inference submitted with ``predict_async``.
 
     ``await response`` waits with the predictor's WaiterConfig; ``get_result()`` with no
     argument makes a single check (the SDK's semantics). A result is fetched once and cached;
-    a model failure is remembered too. Cancelling a wait stops only the client-side polling:
-    the inference goes on and the response can be awaited again.
+    a model failure is remembered too. Cancelling a wait only unregisters it from the
+    predictor's waiting engine: the inference goes on and the response can be awaited again.
+
+    Args:
+        predictor_async: The predictor (or a :class:`ResponseBinding`).
+        output_path: The OutputLocation.
+        failure_path: The FailureLocation, if the endpoint has one.
+        inference_id: The inference id.
 
     Example:
         >>> response = await predictor.predict_async(data=b"...")
@@ -51,12 +88,17 @@ class AsyncInferenceResponse:
 
     def __init__(
         self,
-        predictor_async: AsyncPredictor,
+        predictor_async: BindingSource | ResponseBinding,
         output_path: str,
         failure_path: str | None,
         inference_id: str | None = None,
     ) -> None:
         self.predictor_async = predictor_async
+        self._binding = (
+            predictor_async
+            if isinstance(predictor_async, ResponseBinding)
+            else predictor_async.response_binding
+        )
         self.output_path = output_path
         self.failure_path = failure_path
         self.inference_id = inference_id
@@ -69,6 +111,7 @@ class AsyncInferenceResponse:
         )
         self._result: Any = _UNSET
         self._failure: str | None = None
+        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
         return (
@@ -89,8 +132,31 @@ class AsyncInferenceResponse:
         """Whether a result or a failure has been seen (no request is made)."""
         return self.status is not InferenceStatus.IN_PROGRESS
 
+    def exception(self) -> BaseException | None:
+        """The error the last wait ended with (the model failure included), or None."""
+        if self._failure is not None:
+            return self._failure_error()
+        return None if self._result is not _UNSET else self._error
+
+    def result(self) -> Any:
+        """The cached result, without waiting: raises the failure, or the last wait's error.
+
+        Raises:
+            AsyncInferenceModelError: the model failed.
+            RuntimeError: no wait has ended yet (``await`` the response first).
+        """
+        if self._result is not _UNSET:
+            return self._result
+        error = self.exception()
+        if error is not None:
+            raise error
+        raise RuntimeError(
+            f"the result of {self.output_path} is not known yet; await the response (or "
+            "get_result(WaiterConfig(...))) first"
+        )
+
     def __await__(self) -> Generator[Any, None, Any]:
-        return self.get_result(self.predictor_async.waiter_config).__await__()
+        return self.get_result(self._binding.waiter_config).__await__()
 
     async def get_result(self, waiter_config: WaiterConfig | None = None) -> Any:
         """Return the decoded result.
@@ -103,16 +169,19 @@ class AsyncInferenceResponse:
             PollingTimeoutError: the WaiterConfig ran out.
             AsyncInferenceModelError: the endpoint wrote a failure file.
             ResultDeserializationError: the result could not be decoded (it stays in S3).
-            UnexpectedClientError: an AWS error polling cannot fix (access denied, ...).
+            ResultTooLargeError: the result is over ``max_result_bytes`` (use ``download``).
+            UnexpectedClientError: an AWS error waiting cannot fix (access denied, ...).
         """
         _check_waiter_config(waiter_config)
         if self._result is not _UNSET:
             return self._result
         self._raise_if_failed()
-        fetched = await self._wait(waiter_config, read_all)
-        result = self._decode(fetched.value, fetched.content_type)
-        self._result = result
-        return result
+        try:
+            fetched = await self._wait(waiter_config, read_all, self._binding.max_result_bytes)
+            return self._keep(fetched)
+        except Exception as error:
+            self._error = error
+            raise
 
     async def download(
         self,
@@ -123,21 +192,31 @@ class AsyncInferenceResponse:
     ) -> str:
         """Stream the result object to ``path`` with bounded memory; return its ContentType.
 
-        For results too large to hold in memory. The deserializer is not used. Waits like
-        :meth:`get_result`; a model failure raises :class:`AsyncInferenceModelError`.
+        For results too large to hold in memory: the deserializer is not used and
+        ``max_result_bytes`` does not apply. The body goes to a temporary file next to
+        ``path``, renamed to ``path`` once complete, so a failed or cancelled download
+        leaves no partial file. Waits like :meth:`get_result`; a model failure raises
+        :class:`AsyncInferenceModelError`.
         """
         _check_waiter_config(waiter_config)
         self._raise_if_failed()
+        target = Path(path)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
 
         async def to_file(body: Any) -> int:
             written = 0
-            async with await anyio.open_file(path, "wb") as file:
+            async with await anyio.open_file(partial, "wb") as file:
                 while chunk := await body.read(chunk_size):
                     await file.write(chunk)
                     written += len(chunk)
             return written
 
-        fetched = await self._wait(waiter_config, to_file)
+        try:
+            fetched = await self._wait(waiter_config, to_file, None)
+            await anyio.Path(partial).replace(target)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(partial).unlink(missing_ok=True)
         return fetched.content_type
 
     def continuation_token(self) -> str:
@@ -147,27 +226,81 @@ class AsyncInferenceResponse:
         """
         state = {
             "v": _TOKEN_VERSION,
-            "endpoint_name": self.predictor_async.endpoint_name,
+            "endpoint_name": self._binding.endpoint_name,
             "output_path": self.output_path,
             "failure_path": self.failure_path,
             "inference_id": self.inference_id,
         }
         return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
 
-    async def _wait(self, waiter_config: WaiterConfig | None, consume: Consume[T]) -> Fetched[T]:
-        strategy = await self.predictor_async._wait_strategy()
-        outcome = await strategy.wait(self._locations, waiter_config, consume)
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _wait(
+        self, waiter_config: WaiterConfig | None, consume: Consume[T], max_bytes: int | None
+    ) -> Fetched[T]:
+        engine = await self._binding.engine()
+        if waiter_config is None:
+            outcome = await engine.check_once(self._locations, consume, max_bytes=max_bytes)
+        else:
+            outcome = await engine.wait(
+                self._locations, waiter_config, consume, max_bytes=max_bytes
+            )
+        return self._unwrap(outcome)
+
+    def _unwrap(self, outcome: Outcome[T]) -> Fetched[T]:
         if isinstance(outcome, Completed):
             return outcome.fetched
         self._failure = outcome.message
-        raise AsyncInferenceModelError(self._failure, **self._locations.context())
+        raise self._failure_error()
+
+    def _keep(self, fetched: Fetched[bytes]) -> Any:
+        result = self._decode(fetched.value, fetched.content_type)
+        self._result = result
+        self._error = None
+        return result
+
+    async def _watch(
+        self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]
+    ) -> tuple[WaitingEngine, Entry] | None:
+        """Register this response with its engine; ``on_settled`` runs once it has settled.
+
+        None when it is settled already. Used by ``as_completed``: no task per response.
+        """
+        if self.done():
+            return None
+        engine = await self._binding.engine()
+        if engine.listener is not None:
+            await engine._start_listener()
+
+        def done(outcome: Outcome[bytes] | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    self._error = error
+                elif outcome is not None:
+                    self._keep(self._unwrap(outcome))
+            except Exception as failure:
+                self._error = failure
+            on_settled()
+
+        entry = engine.watch(
+            self._locations,
+            waiter_config or self._binding.waiter_config,
+            read_all,
+            max_bytes=self._binding.max_result_bytes,
+            on_done=done,
+        )
+        return engine, entry
+
+    def _failure_error(self) -> AsyncInferenceModelError:
+        assert self._failure is not None
+        return AsyncInferenceModelError(self._failure, **self._locations.context())
 
     def _raise_if_failed(self) -> None:
         if self._failure is not None:
-            raise AsyncInferenceModelError(self._failure, **self._locations.context())
+            raise self._failure_error()
 
     def _decode(self, body: bytes, content_type: str) -> Any:
-        deserializer = self.predictor_async.deserializer
+        deserializer = self._binding.deserializer
         try:
             return deserializer.deserialize(io.BytesIO(body), content_type)
         except Exception as error:

@@ -1,42 +1,38 @@
-"""S3 plumbing: ``s3://`` URIs, error classification, GET/PUT with bounded transient retries.
+"""S3 plumbing: ``s3://`` URIs, GET / PUT / LIST, body readers, input key naming.
 
 Polling and retrying are kept apart: a missing key is *not ready* (the caller polls again
-later), throttling / 5xx / broken connections are *transient* (retried here, a few times, with
-backoff), and everything else is *fatal* (raised at once as :class:`UnexpectedClientError`).
+later), throttling / 5xx / broken connections are *transient* (retried a few times here by
+``get`` and ``put``, or by the waiting engine with its own backoff), and everything else is
+*fatal* (raised as :class:`UnexpectedClientError`). :mod:`._aws_errors` does the sorting.
 """
 
 from __future__ import annotations
 
-import enum
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import anyio
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    ResponseStreamingError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
+from ._aws_errors import ErrorKind, classify, describe_s3_fatal, error_code
 from ._exceptions import UnexpectedClientError
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
-    "ErrorKind",
     "Fetched",
+    "ListedPage",
+    "ObjectTooLarge",
     "S3Transport",
     "S3Uri",
-    "classify",
     "close_body",
     "input_key",
+    "read_all",
+    "read_prefix",
 ]
 
 logger = logging.getLogger("aiosagemaker")
@@ -73,78 +69,6 @@ class S3Uri:
         return f"s3://{self.bucket}/{self.key}"
 
 
-class ErrorKind(enum.Enum):
-    """What an S3 error means to a poller."""
-
-    NOT_FOUND = "not found"
-    TRANSIENT = "transient"
-    FATAL = "fatal"
-
-
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "RequestThrottled",
-        "RequestTimeout",
-        "InternalError",
-        "ServiceUnavailable",
-        "503",
-        "500",
-    }
-)
-
-
-def classify(error: BaseException) -> ErrorKind:
-    """Sort an exception raised by an S3 call into not-found, transient or fatal."""
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _NOT_FOUND_CODES:
-            return ErrorKind.NOT_FOUND
-        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-            return ErrorKind.TRANSIENT
-        return ErrorKind.FATAL
-    if isinstance(error, (HTTPClientError, ResponseStreamingError, IncompleteReadError)):
-        return ErrorKind.TRANSIENT
-    if isinstance(error, (ConnectionError, TimeoutError)):
-        return ErrorKind.TRANSIENT
-    return ErrorKind.FATAL
-
-
-def _error_code(error: BaseException) -> str | None:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", "")) or None
-    return None
-
-
-def describe_fatal(error: BaseException, uri: S3Uri, action: str) -> str:
-    """A message for a fatal S3 error that says what to check or change."""
-    code = _error_code(error)
-    if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
-        needed = "s3:GetObject" if action == "read" else "s3:PutObject"
-        hint = (
-            f"Access denied to {action} {uri}. Grant the caller {needed} on that key"
-            + (
-                f" and s3:ListBucket on bucket {uri.bucket!r}: without s3:ListBucket S3 "
-                "answers 403 instead of 404 for a key that does not exist yet, so a result "
-                "that is still being computed looks like access denied"
-                if action == "read"
-                else ""
-            )
-            + "."
-        )
-        return hint
-    if code == "NoSuchBucket":
-        return (
-            f"Bucket {uri.bucket!r} does not exist ({action} {uri}). Check the bucket name, "
-            "the region and the S3 endpoint (AWS_ENDPOINT_URL_S3), or create the bucket."
-        )
-    return f"{action} {uri} failed: {error}"
-
-
 async def close_body(body: Any) -> None:
     """Close an aiobotocore streaming body on either HTTP backend (aiohttp or httpx)."""
     aclose = getattr(body, "aclose", None)
@@ -159,6 +83,16 @@ async def read_all(body: Any) -> bytes:
     return data
 
 
+def read_prefix(limit: int) -> Consume[tuple[bytes, bool]]:
+    """``Consume`` that reads at most ``limit`` bytes: (the bytes, whether the body was cut)."""
+
+    async def consume(body: Any) -> tuple[bytes, bool]:
+        data: bytes = await body.read(limit + 1)
+        return data[:limit], len(data) > limit
+
+    return consume
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched(Generic[T]):
     """An object that was found: what ``consume`` returned, and its metadata."""
@@ -168,14 +102,35 @@ class Fetched(Generic[T]):
     content_length: int | None
 
 
+class ObjectTooLarge(Exception):
+    """Internal: the object is larger than the ``max_bytes`` a GET was allowed to read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class ListedPage:
+    """One ``ListObjectsV2`` page: key -> size, and the token of the next page (or None)."""
+
+    sizes: dict[str, int]
+    next_token: str | None
+
+
 class S3Transport:
-    """GET and PUT with classification, a concurrency limiter and bounded transient retries.
+    """GET, PUT and LIST with classification, a concurrency limiter and bounded retries.
+
+    ``get_once`` and ``list_page`` make one request and raise the botocore error as it is (the
+    waiting engine retries with its own backoff and budget); ``get`` and ``put`` retry
+    transient errors ``max_retries`` times and raise :class:`UnexpectedClientError`.
 
     Args:
         client: An open aiobotocore S3 client.
         limiter: Bounds concurrent S3 requests below the connection pool size.
-        max_retries: Transient errors tolerated per operation before giving up.
+        max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
+        on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
     """
 
     def __init__(
@@ -185,60 +140,82 @@ class S3Transport:
         *,
         max_retries: int = 3,
         retry_delay: float = 0.1,
+        on_throttle: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.limiter = limiter
         self.max_retries = max_retries
         self.retry_delay = retry_delay
-        self._reserve_lock = anyio.Lock()
+        self.on_throttle = on_throttle
 
-    @asynccontextmanager
-    async def reserve(self, count: int) -> AsyncIterator[None]:
-        """Hold ``count`` request slots at once, for requests made with ``limited=False``.
+    def note_error(self, error: BaseException) -> ErrorKind:
+        """Classify ``error`` and tell the budget when it is throttling."""
+        kind = classify(error)
+        if kind is ErrorKind.THROTTLED and self.on_throttle is not None:
+            self.on_throttle()
+        return kind
 
-        Slots are taken together under a lock, so callers that need several cannot deadlock
-        each holding one; while waiting, no task exists yet for the requests to come.
+    async def get_once(
+        self, uri: S3Uri, consume: Consume[T], *, max_bytes: int | None = None
+    ) -> Fetched[T] | None:
+        """One GET of ``uri``; None when the key does not exist; botocore errors as raised.
+
+        Raises:
+            ObjectTooLarge: the object is larger than ``max_bytes`` (its body is not read).
         """
-        borrowers: list[object] = []
+        await self._acquire()
         try:
-            async with self._reserve_lock:
-                for _ in range(count):
-                    borrower = object()
-                    await self.limiter.acquire_on_behalf_of(borrower)
-                    borrowers.append(borrower)
-            yield
+            try:
+                response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
+            except ClientError as error:
+                if classify(error) is ErrorKind.NOT_FOUND:
+                    return None
+                raise
+            body = response["Body"]
+            try:
+                size = response.get("ContentLength")
+                if max_bytes is not None and size is not None and size > max_bytes:
+                    raise ObjectTooLarge(int(size))
+                value = await consume(body)
+            finally:
+                await close_body(body)
         finally:
-            for borrower in borrowers:
-                self.limiter.release_on_behalf_of(borrower)
+            self.limiter.release()
+        return Fetched(
+            value=value,
+            content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,
+            content_length=response.get("ContentLength"),
+        )
 
     async def get(
-        self, uri: S3Uri, consume: Consume[T], *, limited: bool = True, **context: Any
+        self,
+        uri: S3Uri,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None = None,
+        **context: Any,
     ) -> Fetched[T] | None:
         """GET ``uri`` and run ``consume`` on its body; None when the key does not exist yet.
 
-        ``limited=False``: the caller already holds a slot (see :meth:`reserve`).
+        Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
         """
+        return await self._with_retries(
+            lambda: self.get_once(uri, consume, max_bytes=max_bytes), uri, "read", context
+        )
 
-        async def attempt() -> Fetched[T]:
-            if limited:
-                await self._acquire()
-            try:
-                response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
-                body = response["Body"]
-                try:
-                    value = await consume(body)
-                finally:
-                    await close_body(body)
-            finally:
-                if limited:
-                    self.limiter.release()
-            return Fetched(
-                value=value,
-                content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,
-                content_length=response.get("ContentLength"),
-            )
-
-        return await self._with_retries(attempt, uri, "read", context)
+    async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
+        """One ``ListObjectsV2`` page under ``prefix`` (up to 1,000 keys); errors as raised."""
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+        if token is not None:
+            params["ContinuationToken"] = token
+        await self._acquire()
+        try:
+            response = await self.client.list_objects_v2(**params)
+        finally:
+            self.limiter.release()
+        sizes = {item["Key"]: int(item.get("Size", 0)) for item in response.get("Contents", ())}
+        next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+        return ListedPage(sizes, next_token)
 
     async def put(self, uri: S3Uri, body: Any, content_type: str, **context: Any) -> None:
         """PUT ``body`` (bytes or a readable file object) at ``uri`` with ``content_type``.
@@ -287,29 +264,31 @@ class S3Transport:
         context: dict[str, Any],
         *,
         missing_is_fatal: bool = False,
-    ) -> T | None:
+    ) -> T:
         delay = self.retry_delay
-        for retry in range(self.max_retries + 1):
+        retry = 0
+        while True:
             try:
                 return await attempt()
             except (BotoCoreError, ClientError, OSError) as error:
-                kind = classify(error)
-                if kind is ErrorKind.NOT_FOUND and not missing_is_fatal:
-                    return None
-                if kind is ErrorKind.TRANSIENT and retry < self.max_retries:
+                kind = self.note_error(error)
+                if kind.retryable and retry < self.max_retries:
                     logger.debug("transient error on %s %s, retrying: %r", action, uri, error)
+                    retry += 1
                     await anyio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
-                if kind is ErrorKind.TRANSIENT:
+                if kind.retryable:
                     message = (
                         f"{action} {uri} kept failing after {self.max_retries + 1} attempts "
                         f"with transient errors; last: {error}"
                     )
+                elif kind is ErrorKind.NOT_FOUND and missing_is_fatal:
+                    message = f"{action} {uri} failed: {error}"
                 else:
-                    message = describe_fatal(error, uri, action)
-                raise UnexpectedClientError(message, code=_error_code(error), **context) from error
-        raise AssertionError("unreachable")  # pragma: no cover
+                    bucket = getattr(uri, "bucket", "")
+                    message = describe_s3_fatal(error, uri, action, bucket)
+                raise UnexpectedClientError(message, code=error_code(error), **context) from error
 
 
 def input_key(prefix: str, endpoint_name: str, now: datetime | None = None) -> str:

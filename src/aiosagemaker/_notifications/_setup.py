@@ -12,8 +12,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._clients import ClientFactory
-from ._exceptions import UnexpectedClientError
+from .._aws_errors import error_code
+from .._clients import ClientFactory
+from .._exceptions import UnexpectedClientError
 
 __all__ = ["NotificationQueueSetup", "ensure_notification_queue"]
 
@@ -170,7 +171,7 @@ async def ensure_notification_queue(
                     )
                 subscriptions.append(arn)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = error_code(error) or ""
         hint = (
             " The topic does not exist: check the ARN and the region."
             if code in ("NotFound", "NotFoundException")

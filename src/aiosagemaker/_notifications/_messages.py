@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._s3 import S3Uri
+from .._s3 import S3Uri
 
 __all__ = ["Key", "Notification", "UnrecognizedMessageError", "parse_message"]
 

@@ -16,22 +16,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._exceptions import UnexpectedClientError
-from ._sns_messages import Key, Notification, UnrecognizedMessageError, parse_message
+from .._aws_errors import DENIED_CODES, MISSING_QUEUE_CODES, error_code
+from .._exceptions import UnexpectedClientError
+from ._messages import Key, Notification, UnrecognizedMessageError, parse_message
 
-__all__ = ["NotificationStats", "SqsListener"]
+__all__ = ["ListenerWaiter", "NotificationStats", "SqsListener", "Waiter", "routing_keys"]
 
 logger = logging.getLogger("aiosagemaker")
-
-_MISSING_QUEUE_CODES = frozenset(
-    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
-)
-_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "InvalidClientTokenId"})
 
 
 @dataclass
@@ -71,8 +67,29 @@ class NotificationStats:
     restarts: int = 0
 
 
+class ListenerWaiter(Protocol):
+    """What the listener routes to: the waiting engine's registry entries, or a :class:`Waiter`."""
+
+    @property
+    def keys(self) -> list[Key]: ...
+
+    def accepts(self, notification: Notification) -> bool: ...
+
+    def deliver(self, notification: Notification) -> None: ...
+
+
+def routing_keys(output: str, failure: str | None, inference_id: str | None) -> list[Key]:
+    """The keys a wait for these locations is found under (most specific first)."""
+    keys: list[Key] = [("output", output)]
+    if failure is not None:
+        keys.append(("failure", failure))
+    if inference_id:
+        keys.append(("id", inference_id))
+    return keys
+
+
 class Waiter:
-    """One registered wait; ``notification`` is set once, then ``event`` fires."""
+    """A stand-alone registered wait; ``notification`` is set once, then ``event`` fires."""
 
     __slots__ = ("event", "failure", "keys", "notification", "output")
 
@@ -149,7 +166,7 @@ class SqsListener:
         self.max_retry_delay = max_retry_delay
         self.shutdown_timeout = shutdown_timeout
         self.clock = clock
-        self._waiters: dict[Key, list[Waiter]] = {}
+        self._waiters: dict[Key, list[ListenerWaiter]] = {}
         self._held: OrderedDict[Key, _Held] = OrderedDict()
         self._aliases: dict[Key, Key] = {}
         self._held_body_bytes = 0
@@ -204,8 +221,8 @@ class SqsListener:
                 QueueUrl=self.queue_url, AttributeNames=["QueueArn"]
             )
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in _MISSING_QUEUE_CODES:
+            code = error_code(error)
+            if code in MISSING_QUEUE_CODES:
                 raise UnexpectedClientError(
                     f"the notification queue {self.queue_url} does not exist. Create it and "
                     "subscribe it to the endpoint's SuccessTopic and ErrorTopic with "
@@ -213,7 +230,7 @@ class SqsListener:
                     "endpoint (AWS_ENDPOINT_URL_SQS)",
                     code=code,
                 ) from error
-            if code in _DENIED_CODES:
+            if code in DENIED_CODES:
                 raise UnexpectedClientError(
                     f"access denied to the notification queue {self.queue_url}: grant the "
                     "caller sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes",
@@ -259,21 +276,20 @@ class SqsListener:
         use_held: bool = True,
     ) -> Waiter:
         """Wait for a notification about these locations; a held one is delivered at once."""
-        keys: list[Key] = [("output", output)]
-        if failure is not None:
-            keys.append(("failure", failure))
-        if inference_id:
-            keys.append(("id", inference_id))
-        waiter = Waiter(keys, output, failure)
+        waiter = Waiter(routing_keys(output, failure, inference_id), output, failure)
+        self.attach(waiter, use_held=use_held)
+        return waiter
+
+    def attach(self, waiter: ListenerWaiter, *, use_held: bool = True) -> None:
+        """Route notifications for ``waiter.keys`` to ``waiter``; a held one is delivered now."""
         held = self.lookup(waiter) if use_held else None
         if held is not None:
             waiter.deliver(held)
-            return waiter
-        for key in keys:
+            return
+        for key in waiter.keys:
             self._waiters.setdefault(key, []).append(waiter)
-        return waiter
 
-    def unregister(self, waiter: Waiter) -> None:
+    def unregister(self, waiter: ListenerWaiter) -> None:
         """Forget a waiter (idempotent)."""
         for key in waiter.keys:
             waiters = self._waiters.get(key)
@@ -282,7 +298,7 @@ class SqsListener:
                 if not waiters:
                     del self._waiters[key]
 
-    def lookup(self, waiter: Waiter) -> Notification | None:
+    def lookup(self, waiter: ListenerWaiter) -> Notification | None:
         """A held notification for this waiter's locations, if one is kept."""
         self._expire()
         for key in waiter.keys:
@@ -303,7 +319,7 @@ class SqsListener:
         duplicate = keys[0] in self._held  # the most specific key: reused ids are not duplicates
         if duplicate:
             self.stats.duplicates += 1
-        matched: list[Waiter] = []
+        matched: list[ListenerWaiter] = []
         for key in keys:
             for waiter in self._waiters.get(key, ()):
                 if waiter not in matched and waiter.accepts(notification):

@@ -1,0 +1,91 @@
+"""The S3 request budget of one predictor: a token bucket whose rate adapts (AIMD).
+
+Every request the waiting engine makes to *find* results (LIST pages, probing GETs) takes a
+token first. The rate starts at the configured ceiling; each SlowDown / 503 halves it (at most
+once per :attr:`RequestBudget.cooldown`, so one burst of throttled requests counts once), and
+every second without throttling adds :attr:`RequestBudget.increase` back, up to the ceiling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+
+__all__ = ["DEFAULT_S3_REQUESTS_PER_SECOND", "RequestBudget"]
+
+DEFAULT_S3_REQUESTS_PER_SECOND = 200.0
+"""Default ceiling: under 4 % of the ~5,500 GET/LIST per second S3 serves per prefix."""
+
+
+class RequestBudget:
+    """Token bucket with additive-increase / multiplicative-decrease of its rate.
+
+    Args:
+        rate: Ceiling in requests per second.
+        minimum: The rate never drops below this.
+        burst_seconds: Tokens that may accumulate, in seconds of the current rate.
+        clock: Monotonic clock (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_S3_REQUESTS_PER_SECOND,
+        *,
+        minimum: float = 1.0,
+        burst_seconds: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ceiling = float(rate)
+        self.minimum = min(float(minimum), self.ceiling)
+        self.rate = self.ceiling
+        self.increase = max(1.0, self.ceiling / 20)
+        self.cooldown = 1.0
+        self.burst_seconds = burst_seconds
+        self.clock = clock
+        self.throttles = 0
+        self.granted = 0
+        self._tokens = self._capacity()
+        self._stamp = clock()
+        self._last_cut = float("-inf")
+        self._lock = anyio.Lock()
+
+    def _capacity(self) -> float:
+        return max(1.0, self.rate * self.burst_seconds)
+
+    def _refill(self) -> None:
+        now = self.clock()
+        elapsed = max(0.0, now - self._stamp)
+        self._stamp = now
+        if now - self._last_cut >= self.cooldown:
+            self.rate = min(self.ceiling, self.rate + self.increase * elapsed)
+        self._tokens = min(self._capacity(), self._tokens + elapsed * self.rate)
+
+    def try_take(self) -> bool:
+        """Take a token if one is there now."""
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            self.granted += 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a token (FIFO among waiters: one sleeper at a time holds the lock)."""
+        if self.try_take():
+            return
+        async with self._lock:
+            while not self.try_take():  # noqa: ASYNC110 - the clock is the only event
+                await anyio.sleep((1.0 - self._tokens) / self.rate)
+
+    def throttled(self) -> None:
+        """S3 said SlowDown / 503: halve the rate (once per cooldown)."""
+        self.throttles += 1
+        now = self.clock()
+        if now - self._last_cut < self.cooldown:
+            return
+        self._refill()
+        self._last_cut = now
+        self.rate = max(self.minimum, self.rate / 2)
+        self._tokens = min(self._tokens, self._capacity())

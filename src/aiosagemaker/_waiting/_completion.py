@@ -1,0 +1,146 @@
+"""``as_completed`` and ``wait``: many responses through their predictors' waiting engines.
+
+Each pending response is registered once with its engine (no task and no poll loop per
+response); an engine reads a found result in its own task group, caches it on the response,
+and hands the response over here as soon as its outcome is known.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from .._exceptions import PollingTimeoutError
+from .._response import AsyncInferenceResponse
+
+if TYPE_CHECKING:
+    from ._engine import WaitingEngine
+    from ._registry import Entry
+
+__all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
+
+FIRST_COMPLETED = "FIRST_COMPLETED"
+FIRST_EXCEPTION = "FIRST_EXCEPTION"
+ALL_COMPLETED = "ALL_COMPLETED"
+ReturnWhen = Literal["FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED"]
+
+
+def _unique(responses: Iterable[AsyncInferenceResponse]) -> list[AsyncInferenceResponse]:
+    items = list(dict.fromkeys(responses))
+    for item in items:
+        if not isinstance(item, AsyncInferenceResponse):
+            raise TypeError(
+                f"as_completed and wait take AsyncInferenceResponse objects, got "
+                f"{type(item).__name__}"
+            )
+    return items
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
+    ):
+        raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+
+
+async def as_completed(
+    responses: Iterable[AsyncInferenceResponse],
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109 - the asyncio.as_completed signature
+) -> AsyncIterator[AsyncInferenceResponse]:
+    """Yield each response once its outcome is known, in the order outcomes become known.
+
+    A yielded response has settled: ``response.result()`` returns the cached result or raises
+    what its wait ended with (the model's failure, a timeout of its own WaiterConfig, ...);
+    ``response.exception()`` tells without raising. Each response waits with its predictor's
+    default WaiterConfig.
+
+    Args:
+        responses: Responses from one or several predictors (duplicates count once).
+        timeout: Overall seconds; when they run out, :class:`PollingTimeoutError` is raised
+            for the responses still pending, which stay awaitable.
+
+    Example:
+        >>> async for response in as_completed(responses):
+        ...     print(response.inference_id, response.exception() or response.result())
+    """
+    _check_timeout(timeout)
+    items = _unique(responses)
+    started = time.monotonic()
+    deadline = math.inf if timeout is None else started + timeout
+    send, receive = anyio.create_memory_object_stream[AsyncInferenceResponse](math.inf)
+    watches: dict[AsyncInferenceResponse, tuple[WaitingEngine, Entry]] = {}
+    finished: set[AsyncInferenceResponse] = set()
+    try:
+        for response in items:
+
+            def settled(response: AsyncInferenceResponse = response) -> None:
+                finished.add(response)
+                watches.pop(response, None)
+                send.send_nowait(response)
+
+            watch = await response._watch(None, settled)
+            if watch is None:
+                settled(response)
+            elif response not in finished:
+                watches[response] = watch
+        for _ in range(len(items)):
+            got: AsyncInferenceResponse | None = None
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                got = await receive.receive()
+            if got is None:
+                left = [r for r in items if r not in finished]
+                raise PollingTimeoutError(
+                    f"as_completed(timeout={timeout}) ran out with {len(left)} of {len(items)} "
+                    "responses still pending; they can still be awaited.",
+                    output_path=left[0].output_path,
+                    seconds=round(time.monotonic() - started, 3),
+                )
+            yield got
+    finally:
+        for engine, entry in list(watches.values()):
+            engine.unregister(entry)
+        send.close()
+        receive.close()
+
+
+async def wait(
+    responses: Iterable[AsyncInferenceResponse],
+    *,
+    return_when: ReturnWhen = "ALL_COMPLETED",
+    timeout: float | None = None,  # noqa: ASYNC109 - the asyncio.wait signature
+) -> tuple[set[AsyncInferenceResponse], set[AsyncInferenceResponse]]:
+    """Wait for responses as ``asyncio.wait`` does; return ``(done, pending)``.
+
+    Args:
+        responses: The responses to wait for.
+        return_when: ``"FIRST_COMPLETED"``, ``"FIRST_EXCEPTION"`` (the first whose outcome is
+            an error, the model's failure included) or ``"ALL_COMPLETED"`` (asyncio's
+            constants work too).
+        timeout: Seconds; when they run out, the responses not settled are in ``pending``
+            (no exception is raised).
+    """
+    if return_when not in (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
+        raise ValueError(
+            "return_when must be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got "
+            f"{return_when!r}"
+        )
+    items = _unique(responses)
+    done: set[AsyncInferenceResponse] = set()
+    iterator = as_completed(items, timeout=timeout)
+    try:
+        async for response in iterator:
+            done.add(response)
+            if return_when == FIRST_COMPLETED:
+                break
+            if return_when == FIRST_EXCEPTION and response.exception() is not None:
+                break
+    except PollingTimeoutError:
+        pass
+    finally:
+        await iterator.aclose()  # type: ignore[attr-defined]
+    return done, set(items) - done

@@ -1,0 +1,761 @@
+"""The waiting engine: one per predictor, finding every pending result with shared checks.
+
+Callers register an :class:`~._registry.Entry` and sleep on its event; one background task
+group (:meth:`WaitingEngine._run`) schedules checks per :class:`~._registry.Group` of
+locations and resolves entries. Per group and per tick it picks the cheaper detector:
+
+- **listing**: one paginated ``ListObjectsV2`` of the group's prefix finds every probe of the
+  group whose object exists (then the waiter makes exactly one GET, which is the result);
+- **per-object GET**: one GET per due probe (a GET that finds the object is the result).
+
+A LIST is billed like :data:`LIST_PRICE` GETs, so a group is listed when more probes are due
+than its last listing cost (pages x :data:`LIST_PRICE`); otherwise its due probes are GET.
+Every detection request takes a token from the :class:`~._budget.RequestBudget` first.
+
+Checks are batched: the first and the last check of a wait run at most :data:`FIRST_BATCH`
+seconds after they are due; the others may wait until the group's previous check is one
+interval old, so a group is checked about once per interval however many waits it holds.
+Transient errors back a group off (doubling up to :data:`MAX_BACKOFF`) without using up any
+wait's checks; the waiter's own deadline is what ends a wait, never a running request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import anyio
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .._aws_errors import ACCESS_DENIED_CODES, ErrorKind, describe_s3_fatal, error_code
+from .._config import WaiterConfig
+from .._exceptions import (
+    ObjectNotExistedError,
+    PollingTimeoutError,
+    ResultTooLargeError,
+    UnexpectedClientError,
+)
+from .._notifications._listener import SqsListener, Waiter, routing_keys
+from .._notifications._queue import NotificationQueue
+from .._s3 import (
+    DEFAULT_CONTENT_TYPE,
+    Consume,
+    Fetched,
+    ObjectTooLarge,
+    S3Transport,
+    S3Uri,
+    read_all,
+    read_prefix,
+)
+from ._budget import RequestBudget
+from ._outcomes import (
+    FAILURE_TEXT_MAX_BYTES,
+    STILL_RUNNING,
+    Completed,
+    Failed,
+    Outcome,
+    ResultLocations,
+    failure_text,
+)
+from ._registry import Broken, Entry, Exhausted, Found, Group, Probe, listing_prefix
+from ._schedule import Schedule
+
+__all__ = ["Detection", "EngineStats", "InlineBody", "WaitingEngine"]
+
+logger = logging.getLogger("aiosagemaker")
+
+T = TypeVar("T")
+Detection = Literal["auto", "list", "get"]
+
+LIST_PRICE = 12.5
+"""A LIST request costs as much as this many GETs (S3 Standard: $0.005 vs $0.0004 / 1,000)."""
+FIRST_BATCH = 0.1
+"""Most seconds a first or last check waits to be batched with others of its group."""
+MIN_GAP = 0.01
+"""Least seconds between two checks of one group."""
+MAX_BACKOFF = 5.0
+"""Longest pause of a group after transient S3 errors."""
+CHECK_TIMEOUT = 10.0
+"""A check (all pages of a listing, or one round of GETs) that takes longer is abandoned."""
+HANDOFF_BYTES = 1024 * 1024
+"""A probing GET reads a found result up to this size and hands the bytes to the waiter;
+a larger one is left for the waiter to stream (one more GET)."""
+
+_NO_REASON = "(the failure notification carries no failureReason and there is no failure file)"
+
+_ACTIVE: weakref.WeakValueDictionary[str, SqsListener] = weakref.WeakValueDictionary()
+"""Queue URL -> the listener reading it in this process (two would split the messages)."""
+
+
+@dataclass
+class EngineStats:
+    """What the engine did (for benchmarks and tests)."""
+
+    registered: int = 0
+    lists: int = 0
+    list_pages: int = 0
+    probe_gets: int = 0
+    found_by_list: int = 0
+    found_by_get: int = 0
+    found_by_notification: int = 0
+    transient_errors: int = 0
+
+
+class InlineBody:
+    """A streaming-body stand-in over bytes already in memory (for ``consume``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._position = 0
+
+    async def read(self, amt: int | None = None) -> bytes:
+        end = len(self._data) if amt is None or amt < 0 else self._position + amt
+        chunk = self._data[self._position : end]
+        self._position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._position = len(self._data)
+
+
+class WaitingEngine:
+    """The registry of pending waits, its scheduler and its detectors, for one predictor.
+
+    Args:
+        transport: The predictor's S3 transport.
+        budget: The S3 request budget for detection requests.
+        detection: ``"auto"`` (cheaper of listing and GET per group and tick), or force
+            ``"list"`` / ``"get"``.
+        failure_every: Probe failure locations only every n-th scheduled check (and the
+            last) when checking by GET.
+        notifications: An SQS queue: notifications resolve entries; S3 checks are the slow
+            safety net (every ``safety_poll_interval`` seconds, and at the end).
+        sqs: The open SQS client for ``notifications``.
+    """
+
+    def __init__(
+        self,
+        transport: S3Transport,
+        budget: RequestBudget,
+        *,
+        detection: Detection = "auto",
+        failure_every: int = 1,
+        notifications: NotificationQueue | None = None,
+        sqs: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.transport = transport
+        self.budget = budget
+        self.detection: Detection = detection
+        self.failure_every = failure_every
+        self.source = notifications
+        self.listener = None if notifications is None else notifications.listener(sqs)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stats = EngineStats()
+        self._groups: dict[tuple[str, str], Group] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._wakeup = anyio.Event()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the scheduler task in the running event loop (again, if it died)."""
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        if self._closed:
+            raise RuntimeError("the predictor is closed; reopen it (async with) to wait again")
+        if self._task is not None and not self._task.done():
+            return
+        if self._task is not None and not self._task.cancelled():
+            logger.error("waiting engine stopped (%r); restarting", self._task.exception())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="aiosagemaker-waiting-engine")
+
+    async def _start_listener(self) -> None:
+        assert self.listener is not None and self.source is not None
+        other = _ACTIVE.get(self.source.queue_url)
+        if other is not None and other is not self.listener and other.running:
+            raise ValueError(
+                f"the notification queue {self.source.queue_url} is already read by another "
+                "predictor in this process; SQS would split the notifications between them. "
+                "Give each predictor its own queue"
+            )
+        await self.listener.start()
+        _ACTIVE[self.source.queue_url] = self.listener
+
+    async def aclose(self) -> None:
+        """Stop the scheduler and the listener; pending waiters time out or are cancelled."""
+        self._closed = True
+        if self.listener is not None:
+            await self.listener.aclose()
+            if self.source is not None and _ACTIVE.get(self.source.queue_url) is self.listener:
+                del _ACTIVE[self.source.queue_url]
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    # -- registry --------------------------------------------------------------------------
+
+    def schedule_for(self, config: WaiterConfig) -> Schedule:
+        """The check times of a wait starting now (notification mode: the safety net)."""
+        now = self.clock()
+        schedule = Schedule(config, now, self.rng)
+        if self.source is None or schedule.last <= now:
+            return schedule
+        budget = schedule.last - now
+        safety = WaiterConfig(
+            max_attempts=None, delay=min(self.source.safety_poll_interval, budget), timeout=budget
+        )
+        return Schedule(safety, now, self.rng, first_check=False)
+
+    def register(
+        self,
+        locations: ResultLocations,
+        config: WaiterConfig,
+        *,
+        handoff_bytes: int = HANDOFF_BYTES,
+        on_resolve: Callable[[Entry], None] | None = None,
+    ) -> Entry:
+        """Add a wait; its first check is due now (notification mode: after the interval)."""
+        self._ensure_running()
+        entry = Entry(
+            locations,
+            self.schedule_for(config),
+            handoff_bytes=handoff_bytes,
+            failure_stride=self.failure_every,
+            on_resolve=on_resolve,
+        )
+        self.stats.registered += 1
+        self._arm(entry, use_held=True)
+        return entry
+
+    def _arm(self, entry: Entry, *, use_held: bool) -> None:
+        entry.active = True
+        if self.listener is not None:
+            entry.router = self._notified
+            locations = entry.locations
+            entry.listener_keys = routing_keys(entry.output, entry.failure, locations.inference_id)
+            self.listener.attach(entry, use_held=use_held)
+            if entry.resolved:
+                return
+        for probe in entry.probes:
+            self._group_for(probe.uri).add(probe)
+        self._wake()
+
+    def unregister(self, entry: Entry) -> None:
+        """Forget a wait (idempotent); a check that served only it is cancelled."""
+        entry.active = False
+        if self.listener is not None:
+            self.listener.unregister(entry)
+        for probe in entry.probes:
+            group = probe.group
+            if group is None:
+                continue
+            group.remove(probe)
+            if group.size == 0 and group.scope is not None:
+                group.scope.cancel()
+
+    def rearm(self, entry: Entry) -> None:
+        """Wait again after a signal whose object was not there (a notification ran ahead)."""
+        self.unregister(entry)
+        entry.rearm()
+        self._arm(entry, use_held=False)
+
+    def _notified(self, entry: Entry, signal: Found | Exhausted | Broken) -> None:
+        self.stats.found_by_notification += 1
+        self._resolve(entry, signal)
+
+    def _group_for(self, uri: S3Uri) -> Group:
+        key = (uri.bucket, listing_prefix(uri))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = Group(*key)
+        return group
+
+    def _resolve(self, entry: Entry, signal: Found | Exhausted | Broken) -> None:
+        """Take the entry out of the registry, then resolve it (only an active one)."""
+        if not entry.active:
+            return
+        self.unregister(entry)
+        entry.resolve(signal)
+
+    # -- the scheduler -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            while True:
+                now = self.clock()
+                wake = math.inf
+                for key, group in list(self._groups.items()):
+                    if group.size == 0 and not group.inflight:
+                        del self._groups[key]
+                        continue
+                    wake = min(wake, self._dispatch(group, now, tasks))
+                self._wakeup = anyio.Event()
+                with anyio.move_on_after(max(0.0, wake - self.clock())):
+                    await self._wakeup.wait()
+
+    def _dispatch(self, group: Group, now: float, tasks: anyio.abc.TaskGroup) -> float:
+        """Start the group's check if one is due; return when to look at the group again."""
+        if group.inflight:
+            return math.inf
+        start = math.inf
+        urgent = group.earliest(urgent=True)
+        if urgent is not None:
+            due = urgent.due()
+            assert due is not None
+            start = max(due, group.last_check + FIRST_BATCH)
+        regular = group.earliest(urgent=False)
+        if regular is not None:
+            due = regular.due()
+            assert due is not None
+            start = min(start, max(due, group.last_check + max(MIN_GAP, regular.interval())))
+        start = max(start, group.retry_at)
+        if start > now:
+            return start
+        due_probes = group.pop_due(now)
+        if not due_probes:
+            return math.inf
+        group.inflight = True
+        group.last_check = now
+        listing = self._choose_listing(group, len(due_probes))
+        tasks.start_soon(self._check, group, due_probes, listing, now)
+        return math.inf
+
+    def _choose_listing(self, group: Group, due: int) -> bool:
+        if self.detection == "get" or not group.list_allowed:
+            return False
+        if self.detection == "list":
+            return True
+        return due > LIST_PRICE * group.pages
+
+    async def _check(self, group: Group, due: list[Probe], listing: bool, started: float) -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                group.scope = scope
+                with anyio.move_on_after(CHECK_TIMEOUT) as timer:
+                    if listing:
+                        await self._list(group, due, started)
+                    else:
+                        await self._get_each(group, due, started)
+                if timer.cancelled_caught:
+                    self._transient(group, due, TimeoutError(f"no S3 answer in {CHECK_TIMEOUT} s"))
+        finally:
+            group.inflight = False
+            group.scope = None
+            for probe in due:
+                if probe.group is group:
+                    group.push(probe)
+            self._wake()
+
+    # -- detectors ---------------------------------------------------------------------------
+
+    async def _list(self, group: Group, due: list[Probe], started: float) -> None:
+        """List the group's prefix; every listed key that a probe waits for is found."""
+        token: str | None = None
+        pages = 0
+        while True:
+            await self.budget.take()
+            try:
+                page = await self.transport.list_page(group.bucket, group.prefix, token)
+            except (BotoCoreError, ClientError, OSError) as error:
+                self._list_failed(group, due, error)
+                return
+            pages += 1
+            self.stats.list_pages += 1
+            for key in page.sizes.keys() & group.probes.keys():
+                for probe in list(group.probes.get(key, ())):
+                    self.stats.found_by_list += 1
+                    self._found(probe, Found(probe.kind, size=page.sizes[key]))
+            if page.next_token is None:
+                break
+            if self.detection == "auto" and pages * LIST_PRICE >= len(due):
+                # Already dearer than a GET per due probe: learn the cost, GET them instead.
+                group.pages = pages + 1
+                return
+            token = page.next_token
+        self.stats.lists += 1
+        group.pages = pages
+        group.backoff = 0.0
+        self._satisfy(due, started)
+
+    def _list_failed(self, group: Group, due: list[Probe], error: BaseException) -> None:
+        kind = self.transport.note_error(error)
+        if kind.retryable:
+            self._transient(group, due, error)
+        elif error_code(error) in ACCESS_DENIED_CODES or kind is ErrorKind.NOT_FOUND:
+            logger.info(
+                "cannot list s3://%s/%s (%s); checking its results one GET each",
+                group.bucket,
+                group.prefix,
+                error_code(error),
+            )
+            group.list_allowed = False
+        else:
+            uri = f"s3://{group.bucket}/{group.prefix}"
+            message = describe_s3_fatal(error, uri, "list", group.bucket)
+            for probe in group.all_probes():
+                context = probe.entry.locations.context()
+                broken = UnexpectedClientError(message, code=error_code(error), **context)
+                broken.__cause__ = error
+                self._resolve(probe.entry, Broken(broken))
+
+    async def _get_each(self, group: Group, due: list[Probe], started: float) -> None:
+        """GET each due probe, at most as many at once as the connection limiter allows."""
+        pending = list(reversed(due))
+        transient: list[BaseException] = []
+
+        async def worker() -> None:
+            while pending:
+                probe = pending.pop()
+                if probe.group is group:
+                    error = await self._get_probe(probe, started)
+                    if error is not None:
+                        transient.append(error)
+
+        workers = max(1, min(len(due), int(self.transport.limiter.total_tokens)))
+        async with anyio.create_task_group() as tasks:
+            for _ in range(workers):
+                tasks.start_soon(worker)
+        if transient:
+            self._transient(group, [], transient[-1])
+        else:
+            group.backoff = 0.0
+
+    async def _get_probe(self, probe: Probe, started: float) -> BaseException | None:
+        """One probing GET; returns the error when it was transient."""
+        await self.budget.take()
+        self.stats.probe_gets += 1
+        entry = probe.entry
+        try:
+            if probe.kind == "failure":
+                failure = await self.transport.get_once(
+                    probe.uri, read_prefix(FAILURE_TEXT_MAX_BYTES)
+                )
+                fetched: Fetched[Any] | None = failure
+            else:
+                fetched = await self.transport.get_once(
+                    probe.uri, read_all, max_bytes=entry.handoff_bytes
+                )
+        except ObjectTooLarge as large:
+            self.stats.found_by_get += 1
+            self._found(probe, Found(probe.kind, size=large.size))
+            return None
+        except (BotoCoreError, ClientError, OSError) as error:
+            if self.transport.note_error(error).retryable:
+                entry.last_error = error
+                return error
+            message = describe_s3_fatal(error, probe.uri, "read", probe.uri.bucket)
+            broken = UnexpectedClientError(
+                message, code=error_code(error), **entry.locations.context()
+            )
+            broken.__cause__ = error
+            self._resolve(entry, Broken(broken))
+            return None
+        if fetched is None:
+            self._satisfy([probe], started)
+        else:
+            self.stats.found_by_get += 1
+            self._found(probe, Found(probe.kind, fetched=fetched, size=fetched.content_length))
+        return None
+
+    def _found(self, probe: Probe, found: Found) -> None:
+        entry = probe.entry
+        if self.source is not None:
+            self.source.stats.safety_results += 1
+            logger.debug("safety-net check found %s without a notification", probe.uri)
+        self._resolve(entry, found)
+
+    def _satisfy(self, probes: list[Probe], started: float) -> None:
+        """Checks that started at ``started`` found nothing for these probes."""
+        for probe in probes:
+            if probe.group is None:
+                continue
+            if self.source is not None and probe.kind == "output":
+                self.source.stats.safety_checks += 1
+            probe.satisfy(started)
+            entry = probe.entry
+            if entry.exhausted():
+                self._resolve(entry, Exhausted())
+
+    def _transient(self, group: Group, due: list[Probe], error: BaseException) -> None:
+        self.stats.transient_errors += 1
+        for probe in due:
+            probe.entry.last_error = error
+        group.backoff = min(MAX_BACKOFF, max(0.1, group.backoff * 2))
+        group.retry_at = self.clock() + group.backoff * (0.5 + self.rng.random() / 2)
+        logger.debug(
+            "transient error checking s3://%s/%s (%r); next try in %.2f s",
+            group.bucket,
+            group.prefix,
+            error,
+            group.backoff,
+        )
+
+    # -- the waiter's side ---------------------------------------------------------------------
+
+    async def wait(
+        self,
+        locations: ResultLocations,
+        config: WaiterConfig,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None,
+    ) -> Outcome[T]:
+        """Wait for the outcome as ``config`` allows; ``PollingTimeoutError`` when it runs out.
+
+        The wait ends by ``config``'s deadline (plus the final check's allowance) whatever
+        a running S3 request is doing; cancelling it only unregisters it.
+        """
+        if self.listener is not None:
+            await self._start_listener()
+        handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
+        entry = self.register(locations, config, handoff_bytes=handoff)
+        try:
+            while True:
+                remaining = entry.schedule.hard_deadline - self.clock()
+                with anyio.move_on_after(max(0.0, remaining)):
+                    await entry.event.wait()
+                outcome = await self.settle(entry, consume, max_bytes=max_bytes)
+                if outcome is not None:
+                    return outcome
+                self.rearm(entry)
+        finally:
+            self.unregister(entry)
+
+    def watch(
+        self,
+        locations: ResultLocations,
+        config: WaiterConfig,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None,
+        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+    ) -> Entry:
+        """Register a wait whose outcome is read in the engine's own task group.
+
+        ``on_done(outcome, None)`` or ``on_done(None, error)`` is called once; no task exists
+        for the wait until its signal arrives. ``unregister`` the entry to stop watching.
+        """
+        handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
+
+        def resolved(entry: Entry) -> None:
+            assert self._tasks is not None
+            self._tasks.start_soon(self._settle_watched, entry, consume, max_bytes, on_done)
+
+        entry = self.register(locations, config, handoff_bytes=handoff, on_resolve=resolved)
+        deadline = entry.schedule.hard_deadline
+
+        def expire() -> None:
+            if entry.active and not entry.resolved:
+                self._resolve(entry, Exhausted())
+
+        self._call_at(deadline, expire)
+        return entry
+
+    def _call_at(self, when: float, callback: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(max(0.0, when - self.clock()), callback)
+
+    async def _settle_watched(
+        self,
+        entry: Entry,
+        consume: Consume[T],
+        max_bytes: int | None,
+        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+    ) -> None:
+        try:
+            outcome = await self.settle(entry, consume, max_bytes=max_bytes)
+        except Exception as error:
+            on_done(None, error)
+            return
+        if outcome is None:
+            self.rearm(entry)
+            return
+        on_done(outcome, None)
+
+    async def settle(
+        self, entry: Entry, consume: Consume[T], *, max_bytes: int | None
+    ) -> Outcome[T] | None:
+        """Turn a resolved entry into its outcome (raising what it ended with).
+
+        None: the signal announced an object that is not there; wait again.
+        """
+        signal = entry.signal
+        if signal is None or isinstance(signal, Exhausted):
+            raise self._timeout(entry)
+        if isinstance(signal, Broken):
+            raise signal.error
+        return await self.collect(entry.locations, signal, consume, max_bytes=max_bytes)
+
+    def _timeout(self, entry: Entry) -> PollingTimeoutError:
+        schedule = entry.schedule
+        seconds = round(self.clock() - schedule.start, 3)
+        message = STILL_RUNNING
+        if self.source is not None:
+            message += (
+                f" No notification for it arrived on {self.source.queue_url} either (is the "
+                "queue subscribed to the endpoint's SuccessTopic and ErrorTopic?)."
+            )
+        if entry.last_error is not None:
+            message += f" S3 checks were failing; last error: {entry.last_error!r}."
+        error = PollingTimeoutError(
+            message, seconds=seconds, attempts=entry.attempts, **entry.locations.context()
+        )
+        error.__cause__ = entry.last_error
+        logger.debug("gave up on %s after %.3f s", entry.locations.output, seconds)
+        return error
+
+    async def collect(
+        self,
+        locations: ResultLocations,
+        found: Found,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None,
+    ) -> Outcome[T] | None:
+        """Read what ``found`` announced: one GET at most (none for a body in hand)."""
+        notification = found.notification
+        if found.kind == "output":
+            if notification is not None and notification.body is not None:
+                assert self.source is not None
+                self.source.stats.inline_results += 1
+                return await self._from_memory(
+                    notification.body, notification.content_type or DEFAULT_CONTENT_TYPE, consume
+                )
+            if found.fetched is not None and isinstance(found.fetched.value, bytes):
+                fetched = found.fetched
+                return await self._from_memory(fetched.value, fetched.content_type, consume)
+            if max_bytes is not None and found.size is not None and found.size > max_bytes:
+                raise ResultTooLargeError(size=found.size, limit=max_bytes, **locations.context())
+            if notification is not None:
+                assert self.source is not None
+                self.source.stats.result_gets += 1
+            output = await self._fetch(locations, consume, max_bytes)
+            if output is None and notification is not None:
+                logger.warning(
+                    "notification says %s completed but the object is not there yet",
+                    locations.output,
+                )
+            return None if output is None else Completed(output)
+        # A failure: the output wins if both exist (one GET, for failures only).
+        output = await self._fetch(locations, consume, max_bytes)
+        if output is not None:
+            return Completed(output)
+        if found.fetched is not None and isinstance(found.fetched.value, tuple):
+            raw, cut = found.fetched.value
+            assert locations.failure is not None
+            return Failed(failure_text(raw, locations.failure, cut=cut))
+        if locations.failure is not None:
+            if notification is not None:
+                assert self.source is not None
+                self.source.stats.result_gets += 1
+            failed = await self.failure(locations)
+            if failed is not None:
+                return failed
+        if notification is not None:
+            return Failed(notification.failure_reason or _NO_REASON)
+        return None
+
+    async def _from_memory(
+        self, data: bytes, content_type: str, consume: Consume[T]
+    ) -> Completed[T]:
+        value = await consume(InlineBody(data))
+        return Completed(Fetched(value=value, content_type=content_type, content_length=len(data)))
+
+    async def _fetch(
+        self, locations: ResultLocations, consume: Consume[T], max_bytes: int | None
+    ) -> Fetched[T] | None:
+        try:
+            return await self.transport.get(
+                locations.output, consume, max_bytes=max_bytes, **locations.context()
+            )
+        except ObjectTooLarge as large:
+            assert max_bytes is not None
+            raise ResultTooLargeError(
+                size=large.size, limit=max_bytes, **locations.context()
+            ) from None
+
+    async def failure(self, locations: ResultLocations) -> Failed | None:
+        """GET the failure file (its first :data:`FAILURE_TEXT_MAX_BYTES`)."""
+        if locations.failure is None:
+            return None
+        fetched = await self.transport.get(
+            locations.failure, read_prefix(FAILURE_TEXT_MAX_BYTES), **locations.context()
+        )
+        if fetched is None:
+            return None
+        raw, cut = fetched.value
+        return Failed(failure_text(raw, locations.failure, cut=cut))
+
+    async def check_once(
+        self, locations: ResultLocations, consume: Consume[T], *, max_bytes: int | None
+    ) -> Outcome[T]:
+        """The SDK's single check: output and failure GET at once; ``ObjectNotExistedError``.
+
+        In notification mode a held notification answers first.
+        """
+        if self.listener is not None:
+            await self._start_listener()
+            probe = Waiter(
+                routing_keys(
+                    str(locations.output),
+                    None if locations.failure is None else str(locations.failure),
+                    locations.inference_id,
+                ),
+                str(locations.output),
+                None if locations.failure is None else str(locations.failure),
+            )
+            held = self.listener.lookup(probe)
+            if held is not None:
+                kind: Literal["output", "failure"] = "output" if held.succeeded else "failure"
+                outcome = await self.collect(
+                    locations, Found(kind, notification=held), consume, max_bytes=max_bytes
+                )
+                if outcome is not None:
+                    return outcome
+            assert self.source is not None
+            self.source.stats.safety_checks += 1
+        output: list[Fetched[T] | None] = []
+        failed: list[Failed | None] = []
+        errors: list[BaseException] = []
+
+        async def check_failure() -> None:
+            try:
+                failed.append(await self.failure(locations))
+            except Exception as error:  # re-raised below, outside the task group
+                errors.append(error)
+
+        async with anyio.create_task_group() as tasks:
+            if locations.failure is not None:
+                tasks.start_soon(check_failure)
+            try:
+                output.append(await self._fetch(locations, consume, max_bytes))
+            except Exception as error:
+                errors.insert(0, error)
+        if output and output[0] is not None:
+            return Completed(output[0])
+        if errors:
+            raise errors[0]
+        if failed and failed[0] is not None:
+            return failed[0]
+        raise ObjectNotExistedError("Inference could still be running", **locations.context())
