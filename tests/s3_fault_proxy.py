@@ -105,7 +105,7 @@ class S3FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        fault = self._match(request.method, request.path, dict(request.headers))
+        fault = self._match(request.method, request.path_qs, dict(request.headers))
         if fault is not None and fault.reset:
             assert request.transport is not None
             request.transport.close()

@@ -51,6 +51,7 @@ EXPECTED = [
 
 def test_all_is_pinned_and_sorted() -> None:
     assert aiosagemaker.__all__ == EXPECTED
+
     # isort-style, as ruff keeps it: CONSTANTS, then Classes, then functions, each sorted
     def kind(name: str) -> int:
         return 0 if name.isupper() else 1 if name[0].isupper() else 2

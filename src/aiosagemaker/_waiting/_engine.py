@@ -81,7 +81,7 @@ FIRST_BATCH = 0.1
 """Most seconds a first or last check waits to be batched with others of its group."""
 MIN_GAP = 0.01
 """Least seconds between two checks of one group."""
-MAX_BACKOFF = 5.0
+MAX_BACKOFF = 1.0
 """Longest pause of a group after transient S3 errors."""
 CHECK_TIMEOUT = 10.0
 """A check (all pages of a listing, or one round of GETs) that takes longer is abandoned."""
@@ -501,7 +501,7 @@ class WaitingEngine:
         self.stats.transient_errors += 1
         for probe in due:
             probe.entry.last_error = error
-        group.backoff = min(MAX_BACKOFF, max(0.1, group.backoff * 2))
+        group.backoff = min(MAX_BACKOFF, max(0.05, group.backoff * 2))
         group.retry_at = self.clock() + group.backoff * (0.5 + self.rng.random() / 2)
         logger.debug(
             "transient error checking s3://%s/%s (%r); next try in %.2f s",
