@@ -33,7 +33,7 @@ ENDPOINT = "bench"
 NOTIFY_ENDPOINT = "bench-notify"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-VARIANTS = ["floor", "polling", "polling-thin", "notifications", "sdk"]
+VARIANTS = ["floor", "polling", "polling-get", "notifications", "sdk"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -316,10 +316,9 @@ def headline(records: list[dict[str, Any]], n: int) -> dict[str, float | None]:
         "polling_rss_vs_sdk": ratio("polling", "sdk", "peak_rss_kb"),
         "polling_cpu_vs_floor": ratio("polling", "floor", "cpu_seconds"),
         "polling_detection_p50_vs_sdk": ratio("polling", "sdk", "detection_p50"),
-        "polling_thin_cpu_vs_sdk": ratio("polling-thin", "sdk", "cpu_seconds"),
-        "polling_thin_rss_vs_sdk": ratio("polling-thin", "sdk", "peak_rss_kb"),
-        "polling_thin_cpu_vs_floor": ratio("polling-thin", "floor", "cpu_seconds"),
-        "polling_thin_detection_p50_vs_sdk": ratio("polling-thin", "sdk", "detection_p50"),
+        "polling_rss_vs_floor": ratio("polling", "floor", "peak_rss_kb"),
+        "polling_detection_p50_vs_floor": ratio("polling", "floor", "detection_p50"),
+        "polling_get_cpu_vs_floor": ratio("polling-get", "floor", "cpu_seconds"),
         "notifications_cpu_vs_sdk": ratio("notifications", "sdk", "cpu_seconds"),
         "notifications_cpu_vs_floor": ratio("notifications", "floor", "cpu_seconds"),
     }
@@ -519,6 +518,7 @@ def main() -> None:
                     results["records"].append(record)
                     print(json.dumps({k: record.get(k) for k in _SUMMARY}), flush=True)
                     results["headline_n1000"] = headline(results["records"], 1000)
+                    results["headline_n10000"] = headline(results["records"], 10000)
                     args.output.write_text(json.dumps(results, indent=1) + "\n")
         finally:
             servers.stop()

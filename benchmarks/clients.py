@@ -5,7 +5,7 @@ Runs in its own process so that CPU, RSS and threads are the client's alone. Var
 - ``floor``: hand-written aiobotocore, only PutObject, InvokeEndpointAsync and a GET poll of
   the output location.
 - ``polling``: ``aiosagemaker.AsyncPredictor`` polling S3, default settings.
-- ``polling-thin``: the same with ``failure_check_every=3`` (failure location every 3rd attempt).
+- ``polling-get``: the same with the engine's per-object GET detection forced (no listing).
 - ``notifications``: ``aiosagemaker.AsyncPredictor(notifications=NotificationQueue(...))``.
 - ``sdk``: the official SageMaker SDK v2 ``AsyncPredictor``, one thread per request. Imports
   only the SDK (this file runs in the SDK's own environment for that variant).
@@ -190,8 +190,8 @@ def make_async_client(args: argparse.Namespace) -> Any:
 
         waiter = aiosagemaker.WaiterConfig(max_attempts=args.max_attempts, delay=args.delay)
         kwargs: dict[str, Any] = {}
-        if args.variant == "polling-thin":
-            kwargs["failure_check_every"] = 3
+        if args.variant == "polling-get":
+            kwargs["detection"] = "get"
         if args.variant == "notifications":
             setup = await aiosagemaker.ensure_notification_queue(f"bench-{os.getpid()}", args.topic)
             kwargs["notifications"] = aiosagemaker.NotificationQueue(
@@ -321,7 +321,7 @@ def main() -> None:
     """Command line entry point (used by ``bench_clients.py``)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--variant", choices=["floor", "polling", "polling-thin", "notifications", "sdk"]
+        "--variant", choices=["floor", "polling", "polling-get", "notifications", "sdk"]
     )
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--endpoint", required=True)
