@@ -9,7 +9,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "demo"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "anyio>=4.4", "awscli", "scipy"]
+TEST_DEPS = ["pytest>=8", "anyio>=4.4", "awscli", "scipy", "tqdm>=4.66"]
 
 # The two aiobotocore lines we support: aioboto3 15.x pins aiobotocore 2.25 (botocore 1.40);
 # aiobotocore 3.x brings botocore 1.43 (inline Body, Filename, S3OutputPathExtension).

@@ -74,7 +74,8 @@ async def test_one_get_per_location_per_attempt_and_no_head(
         assert await response.get_result(WaiterConfig(max_attempts=500, delay=0.05)) == 1
     output_gets = gets(s3_proxy, response.output_path)
     assert output_gets >= 2
-    assert gets(s3_proxy, response.failure_path) == output_gets
+    # every check looks at both; the last one's failure GET is skipped once the output is found
+    assert output_gets - 1 <= gets(s3_proxy, response.failure_path) <= output_gets
     assert s3_proxy.count("HEAD") == 0
 
 

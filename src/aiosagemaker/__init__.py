@@ -6,6 +6,7 @@ Serializers and deserializers live in :mod:`aiosagemaker.serializers` and
 :mod:`aiosagemaker.deserializers`; the most used ones are re-exported here.
 """
 
+from ._batch import BatchOutcome, BatchProgress, BatchRun
 from ._config import DEFAULT_WAITER_CONFIG, AsyncInferenceConfig, WaiterConfig
 from ._exceptions import (
     AsyncInferenceError,
@@ -65,6 +66,9 @@ __all__ = [
     "AsyncInferenceModelError",
     "AsyncInferenceResponse",
     "AsyncPredictor",
+    "BatchOutcome",
+    "BatchProgress",
+    "BatchRun",
     "BytesDeserializer",
     "CSVDeserializer",
     "CSVSerializer",

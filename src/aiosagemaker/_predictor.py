@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Literal
@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from . import _management
 from ._aws_errors import error_code, error_message
+from ._batch import BatchProgress, BatchRun
 from ._clients import ClientFactory
 from ._config import DEFAULT_WAITER_CONFIG, WaiterConfig, check_positive
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
@@ -365,6 +366,68 @@ class AsyncPredictor:
             )
         response = await self.predict_async(data, input_path, initial_args, inference_id)
         return await response.get_result(waiter_config)
+
+    def map(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 64,
+        waiter_config: WaiterConfig | None = None,
+        progress: bool | Callable[[BatchProgress], None] = False,
+        initial_args: Mapping[str, Any] | None = None,
+        ordered: bool = False,
+    ) -> BatchRun:
+        """Run every input through the endpoint; yield a :class:`BatchOutcome` for each.
+
+        Outcomes come in completion order (``ordered=True`` or :meth:`map_ordered`: input
+        order); each carries ``index``, ``response``, ``result`` and ``exception``, and a
+        failure never stops the batch. At most ``concurrency`` inferences are submitted and
+        not yet handed to you, so memory stays flat on any input size; ``inputs`` (an
+        iterable or an async iterable) is read lazily. Waits use ``waiter_config`` (default:
+        the predictor's) on the predictor's waiting engine.
+
+        Args:
+            inputs: The payloads (each one is ``data`` for :meth:`predict_async`).
+            concurrency: Most inferences in flight (submitted, outcome not yet yielded).
+            waiter_config: How long each inference may take.
+            progress: True for a tqdm bar (``pip install 'aiosagemaker[progress]'``), or a
+                callable receiving :class:`BatchProgress` counts; default nothing.
+            initial_args: InvokeEndpointAsync arguments for every request.
+            ordered: Yield in input order (buffering at most ``concurrency`` outcomes).
+
+        Example:
+            >>> async with predictor.map(rows, concurrency=100, progress=True) as outcomes:
+            ...     async for outcome in outcomes:
+            ...         print(outcome.index, outcome.exception or outcome.result)
+        """
+        return BatchRun(
+            self,
+            inputs,
+            concurrency=concurrency,
+            waiter_config=waiter_config,
+            progress=progress,
+            ordered=ordered,
+            initial_args=initial_args,
+        )
+
+    def map_ordered(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 64,
+        waiter_config: WaiterConfig | None = None,
+        progress: bool | Callable[[BatchProgress], None] = False,
+        initial_args: Mapping[str, Any] | None = None,
+    ) -> BatchRun:
+        """:meth:`map`, yielding outcomes in input order."""
+        return self.map(
+            inputs,
+            concurrency=concurrency,
+            waiter_config=waiter_config,
+            progress=progress,
+            initial_args=initial_args,
+            ordered=True,
+        )
 
     def response_from_token(self, token: str) -> AsyncInferenceResponse:
         """Rebuild a response from ``AsyncInferenceResponse.continuation_token()``."""

@@ -328,16 +328,21 @@ class WaitingEngine:
         if regular is not None:
             due = regular.due()
             assert due is not None
-            start = min(start, max(due, group.last_check + max(MIN_GAP, regular.interval())))
+            gap = max(MIN_GAP, regular.interval())
+            start = min(start, max(due, group.last_check + gap))
+            if self._worth_listing(group, group.size):
+                # A LIST serves every probe of the group: look twice per interval (the extra
+                # looks find results sooner and use up no wait's checks).
+                start = min(start, group.last_check + max(MIN_GAP, gap / 2))
         start = max(start, group.retry_at)
         if start > now:
             return start
         due_probes = group.pop_due(now)
-        if not due_probes:
+        listing = self._choose_listing(group, len(due_probes))
+        if not due_probes and not (listing and self._worth_listing(group, group.size)):
             return math.inf
         group.inflight = True
         group.last_check = now
-        listing = self._choose_listing(group, len(due_probes))
         tasks.start_soon(self._check, group, due_probes, listing, now)
         return math.inf
 
@@ -346,7 +351,13 @@ class WaitingEngine:
             return False
         if self.detection == "list":
             return True
-        return due > LIST_PRICE * group.pages
+        return self._worth_listing(group, due)
+
+    def _worth_listing(self, group: Group, probes: int) -> bool:
+        """Whether one LIST of the group costs less than a GET for each of ``probes``."""
+        if self.detection == "get" or not group.list_allowed:
+            return False
+        return self.detection == "list" or probes > LIST_PRICE * group.pages
 
     async def _check(self, group: Group, due: list[Probe], listing: bool, started: float) -> None:
         try:
@@ -388,7 +399,7 @@ class WaitingEngine:
                     self._found(probe, Found(probe.kind, size=page.sizes[key]))
             if page.next_token is None:
                 break
-            if self.detection == "auto" and pages * LIST_PRICE >= len(due):
+            if self.detection == "auto" and pages * LIST_PRICE >= group.size:
                 # Already dearer than a GET per due probe: learn the cost, GET them instead.
                 group.pages = pages + 1
                 return

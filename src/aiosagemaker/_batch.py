@@ -1,0 +1,266 @@
+"""Bounded batches: ``AsyncPredictor.map`` / ``map_ordered`` and their outcomes.
+
+A :class:`BatchRun` reads its inputs lazily (an iterable or an async iterable), keeps at most
+``concurrency`` inferences submitted but not yet handed to the caller, and registers every
+submitted response with the predictor's waiting engine (no task or poll loop per response).
+Outcomes come out in completion order, or in input order with ``ordered=True``; a failure is an
+outcome like any other and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._config import WaiterConfig, check_positive
+from ._optional import import_optional
+from ._response import AsyncInferenceResponse
+
+if TYPE_CHECKING:
+    from ._predictor import AsyncPredictor
+
+__all__ = ["BatchOutcome", "BatchProgress", "BatchRun"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What became of one input of a batch.
+
+    Attributes:
+        index: The input's position (0-based).
+        response: The submitted response (None when the submission itself failed).
+        result: The decoded result (None when ``exception`` is set).
+        exception: What went wrong (the model's failure, a timeout, a refused submission).
+    """
+
+    index: int
+    response: AsyncInferenceResponse | None
+    result: Any = None
+    exception: BaseException | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether there is a result."""
+        return self.exception is None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """Counts handed to a ``progress`` callable after every change."""
+
+    submitted: int
+    done: int
+    failed: int
+    total: int | None
+
+
+Progress = bool | Callable[[BatchProgress], None]
+_END: Any = object()
+
+
+class _Bar:
+    """A tqdm progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal)."""
+
+    def __init__(self, total: int | None) -> None:
+        tqdm_auto = import_optional(
+            "tqdm.auto", "pip install 'aiosagemaker[progress]'", "map(..., progress=True)"
+        )
+        self.bar = tqdm_auto.tqdm(total=total, unit="inference", dynamic_ncols=True)
+        self.shown = 0
+
+    def __call__(self, progress: BatchProgress) -> None:
+        if progress.total is not None and self.bar.total != progress.total:
+            self.bar.total = progress.total
+            self.bar.refresh()
+        if progress.done > self.shown:
+            self.bar.update(progress.done - self.shown)
+            self.shown = progress.done
+        self.bar.set_postfix(failed=progress.failed, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class BatchRun:
+    """An async iterator of :class:`BatchOutcome` (also an async context manager).
+
+    Leaving ``async with`` (or ``aclose()``) stops submitting and unregisters what is still
+    pending; the inferences already submitted go on at the endpoint.
+    """
+
+    def __init__(
+        self,
+        predictor: AsyncPredictor,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int,
+        waiter_config: WaiterConfig | None,
+        progress: Progress,
+        ordered: bool,
+        initial_args: Mapping[str, Any] | None,
+    ) -> None:
+        check_positive("concurrency", concurrency, integer=True)
+        if not isinstance(inputs, (Iterable, AsyncIterable)):
+            raise TypeError(
+                f"inputs must be an iterable or an async iterable, got {type(inputs).__name__}"
+            )
+        if waiter_config is not None and not isinstance(waiter_config, WaiterConfig):
+            raise TypeError(
+                f"waiter_config must be a WaiterConfig or None, got {type(waiter_config).__name__}"
+            )
+        if not (isinstance(progress, bool) or callable(progress)):
+            raise TypeError(
+                "progress must be True, False or a callable taking BatchProgress, got "
+                f"{type(progress).__name__}"
+            )
+        self._predictor = predictor
+        self._inputs = inputs
+        self._waiter_config = waiter_config
+        self._ordered = ordered
+        self._initial_args = initial_args
+        self._slots = anyio.Semaphore(concurrency)
+        self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
+        self._total: int | None = len(inputs) if isinstance(inputs, Sized) else None
+        self._bar = _Bar(self._total) if progress is True else None
+        self._progress: Callable[[BatchProgress], None] | None = (
+            self._bar if self._bar is not None else progress or None  # type: ignore[assignment]
+        )
+        self._submitted = self._done = self._failed = self._yielded = 0
+        self._buffer: dict[int, BatchOutcome] = {}
+        self._watches: dict[int, Any] = {}
+        self._pump: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+
+    # -- iteration -------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[BatchOutcome]:
+        return self
+
+    async def __anext__(self) -> BatchOutcome:
+        if self._closed:
+            raise StopAsyncIteration
+        if self._pump is None:
+            self._pump = asyncio.get_running_loop().create_task(
+                self._run(), name="aiosagemaker-batch"
+            )
+        while True:
+            if self._total is not None and self._yielded >= self._total:
+                await self.aclose()
+                raise StopAsyncIteration
+            if self._ordered and self._yielded in self._buffer:
+                outcome = self._buffer.pop(self._yielded)
+                break
+            item = await self._receive.receive()
+            if item is _END:
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    await self.aclose()
+                    raise error
+                continue
+            if not self._ordered:
+                outcome = item
+                break
+            self._buffer[item.index] = item
+        self._yielded += 1
+        self._slots.release()
+        return outcome
+
+    async def __aenter__(self) -> BatchRun:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop submitting; unregister the responses still pending."""
+        if self._closed:
+            return
+        self._closed = True
+        pump, self._pump = self._pump, None
+        if pump is not None and not pump.done():
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        for engine, entry in list(self._watches.values()):
+            engine.unregister(entry)
+        self._watches.clear()
+        if self._bar is not None:
+            self._bar.close()
+
+    # -- the submitting side ----------------------------------------------------------------
+
+    async def _items(self) -> AsyncIterator[Any]:
+        inputs = self._inputs
+        if isinstance(inputs, AsyncIterable):
+            async for item in inputs:
+                yield item
+        else:
+            for item in inputs:
+                yield item
+
+    async def _run(self) -> None:
+        try:
+            count = 0
+            async with anyio.create_task_group() as tasks:
+                async for item in self._items():
+                    await self._slots.acquire()
+                    tasks.start_soon(self._submit, count, item)
+                    count += 1
+                self._total = count
+                self._report()
+        except Exception as error:  # the inputs raised: handed to the caller
+            self._error = error
+        finally:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._send.send_nowait(_END)
+
+    async def _submit(self, index: int, data: Any) -> None:
+        try:
+            response = await self._predictor.predict_async(data, initial_args=self._initial_args)
+        except Exception as error:
+            self._emit(BatchOutcome(index, None, exception=error))
+            return
+        self._submitted += 1
+        self._report()
+
+        def settled() -> None:
+            self._watches.pop(index, None)
+            self._emit(self._outcome_of(index, response))
+
+        watch = await response._watch(self._waiter_config, settled)
+        if watch is None:
+            settled()
+        elif not response.done() and response.exception() is None:
+            self._watches[index] = watch
+
+    @staticmethod
+    def _outcome_of(index: int, response: AsyncInferenceResponse) -> BatchOutcome:
+        error = response.exception()
+        if error is not None:
+            return BatchOutcome(index, response, exception=error)
+        return BatchOutcome(index, response, result=response.result())
+
+    def _emit(self, outcome: BatchOutcome) -> None:
+        self._done += 1
+        if outcome.exception is not None:
+            self._failed += 1
+        self._report()
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._send.send_nowait(outcome)
+
+    def _report(self) -> None:
+        if self._progress is not None:
+            self._progress(BatchProgress(self._submitted, self._done, self._failed, self._total))
