@@ -24,6 +24,7 @@ EXPECTED = [
     "EndpointNotFoundError",
     "IdentitySerializer",
     "InferenceStatus",
+    "InvalidTokenError",
     "JSONDeserializer",
     "JSONLinesDeserializer",
     "JSONLinesSerializer",

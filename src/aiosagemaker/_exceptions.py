@@ -11,7 +11,8 @@ working::
     ├── ResultTooLargeError                the result is over max_result_bytes (use download)
     ├── UnexpectedClientError              an AWS error that waiting cannot fix
     │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
-    └── UnsupportedFeatureError            the installed botocore lacks an API feature
+    ├── UnsupportedFeatureError            the installed botocore lacks an API feature
+    └── InvalidTokenError                  a continuation token is malformed or not trusted
 
 Usage mistakes (wrong argument types or values) raise plain ``TypeError`` / ``ValueError``.
 Every error carries, as attributes, the S3 locations and the inference id it concerns.
@@ -25,6 +26,7 @@ __all__ = [
     "AsyncInferenceError",
     "AsyncInferenceModelError",
     "EndpointNotFoundError",
+    "InvalidTokenError",
     "ObjectNotExistedError",
     "PollingTimeoutError",
     "ResultDeserializationError",
@@ -188,6 +190,17 @@ class EndpointNotFoundError(UnexpectedClientError):
 
 class UnsupportedFeatureError(AsyncInferenceError):
     """The installed botocore does not know an InvokeEndpointAsync feature that was asked for."""
+
+    fmt = "{message}"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+
+
+class InvalidTokenError(AsyncInferenceError, ValueError):
+    """A continuation token is malformed, altered, unsigned where a signature is required, or
+    names another endpoint or result location than the predictor's (also a ``ValueError``)."""
 
     fmt = "{message}"
 

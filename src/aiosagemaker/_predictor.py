@@ -18,11 +18,17 @@ from ._aws_errors import error_code, error_message
 from ._batch import BatchProgress, BatchRun
 from ._clients import ClientFactory
 from ._config import DEFAULT_WAITER_CONFIG, WaiterConfig, check_positive
-from ._exceptions import EndpointNotFoundError, UnexpectedClientError, UnsupportedFeatureError
+from ._exceptions import (
+    EndpointNotFoundError,
+    InvalidTokenError,
+    UnexpectedClientError,
+    UnsupportedFeatureError,
+)
 from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
-from ._response import AsyncInferenceResponse, ResponseBinding, parse_token
+from ._response import AsyncInferenceResponse, ResponseBinding
 from ._s3 import S3Transport, S3Uri, input_key
+from ._tokens import decode_token, token_key
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
@@ -212,6 +218,7 @@ class AsyncPredictor:
         self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
+        self._result_prefixes: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -341,6 +348,7 @@ class AsyncPredictor:
         self._add_extension(args)
         response = await self._invoke(args)
         logger.debug("invoked %s: %s", self.endpoint_name, response.get("InferenceId"))
+        self._learn_prefixes(response["OutputLocation"], response.get("FailureLocation"))
         return AsyncInferenceResponse(
             self,
             response["OutputLocation"],
@@ -429,17 +437,50 @@ class AsyncPredictor:
             ordered=True,
         )
 
-    def response_from_token(self, token: str) -> AsyncInferenceResponse:
-        """Rebuild a response from ``AsyncInferenceResponse.continuation_token()``."""
-        state = parse_token(token)
-        if state.get("endpoint_name") != self.endpoint_name:
-            raise ValueError(
-                f"the token belongs to endpoint {state.get('endpoint_name')!r}, not "
+    def response_from_token(
+        self, token: str, key: str | bytes | None = None, *, allow_foreign: bool = False
+    ) -> AsyncInferenceResponse:
+        """Rebuild a response from ``AsyncInferenceResponse.continuation_token()``.
+
+        With a key (``key=`` or ``AIOSAGEMAKER_TOKEN_KEY``) only tokens signed with it are
+        accepted. A token for another endpoint is refused, and so is an unsigned one whose
+        locations lie outside the result prefixes this predictor has seen its endpoint use,
+        unless ``allow_foreign=True``.
+
+        Raises:
+            InvalidTokenError: (a ``ValueError``) the token is malformed, altered, unsigned
+                where a key is set, or names another endpoint or result location.
+        """
+        state, signed = decode_token(token, token_key(key))
+        if state["endpoint_name"] != self.endpoint_name and not allow_foreign:
+            raise InvalidTokenError(
+                f"the token belongs to endpoint {state['endpoint_name']!r}, not "
                 f"{self.endpoint_name!r}; use a predictor for that endpoint"
             )
-        return AsyncInferenceResponse(
-            self, state["output_path"], state.get("failure_path"), state.get("inference_id")
-        )
+        locations = [state["output_path"], state.get("failure_path")]
+        if not signed and not allow_foreign and self._result_prefixes:
+            for location in filter(None, locations):
+                if not any(location.startswith(prefix) for prefix in self._result_prefixes):
+                    raise InvalidTokenError(
+                        f"the token points at {location}, outside the result locations of "
+                        f"endpoint {self.endpoint_name!r} ({sorted(self._result_prefixes)}); "
+                        "sign tokens (continuation_token(key=...)), or pass "
+                        "allow_foreign=True if you trust where it came from"
+                    )
+        try:
+            return AsyncInferenceResponse(
+                self, state["output_path"], state.get("failure_path"), state.get("inference_id")
+            )
+        except ValueError as error:
+            raise InvalidTokenError(f"the continuation token is not usable: {error}") from error
+
+    def _learn_prefixes(self, output: str, failure: str | None) -> None:
+        """Remember the endpoint's result prefixes (everything before our extension)."""
+        for location in filter(None, (output, failure)):
+            head, _, _ = location.rpartition("/")
+            if self._extension is not None and f"/{self._extension}/" in location:
+                head = location.split(f"/{self._extension}/", 1)[0]
+            self._result_prefixes.add(head + "/")
 
     # -- helpers -------------------------------------------------------------------------
 

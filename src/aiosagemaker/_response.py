@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
+import html
 import io
-import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Generator
@@ -19,6 +17,7 @@ import anyio
 from ._config import WaiterConfig
 from ._exceptions import AsyncInferenceModelError, ResultDeserializationError
 from ._s3 import Consume, Fetched, S3Uri, read_all
+from ._tokens import encode_token, token_key
 from ._types import Deserializer
 from ._waiting import Completed, Outcome, ResultLocations, WaitingEngine
 from ._waiting._registry import Entry
@@ -26,7 +25,6 @@ from ._waiting._registry import Entry
 __all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding"]
 
 T = TypeVar("T")
-_TOKEN_VERSION = 1
 _UNSET: Any = object()
 
 
@@ -219,19 +217,43 @@ class AsyncInferenceResponse:
                 await anyio.Path(partial).unlink(missing_ok=True)
         return fetched.content_type
 
-    def continuation_token(self) -> str:
+    def continuation_token(self, key: str | bytes | None = None) -> str:
         """An opaque string that rebuilds this handle with ``AsyncPredictor.response_from_token``.
 
         It holds the endpoint name, both S3 locations and the inference id (no credentials).
+        With a key (``key=`` or the ``AIOSAGEMAKER_TOKEN_KEY`` environment variable) it is
+        signed with HMAC-SHA256, so that a predictor holding the same key can tell it was not
+        altered. Hand unsigned tokens only to code you trust: an edited one can point at any
+        S3 object the reader may read.
         """
         state = {
-            "v": _TOKEN_VERSION,
             "endpoint_name": self._binding.endpoint_name,
             "output_path": self.output_path,
             "failure_path": self.failure_path,
             "inference_id": self.inference_id,
         }
-        return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+        return encode_token(state, token_key(key))
+
+    def __str__(self) -> str:
+        return (
+            f"{self.status} inference {self.inference_id or '(no id)'}: output "
+            f"{self.output_path}, failure {self.failure_path or '(none)'}"
+        )
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows a response: its status, inference id and locations."""
+        rows = [
+            ("status", str(self.status)),
+            ("inference id", self.inference_id or "(no id)"),
+            ("output", self.output_path),
+            ("failure", self.failure_path or "(none)"),
+        ]
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+            f"<td><code>{html.escape(value)}</code></td></tr>"
+            for name, value in rows
+        )
+        return f"<table><caption>AsyncInferenceResponse</caption>{cells}</table>"
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -319,21 +341,3 @@ def _check_waiter_config(waiter_config: object) -> None:
             f"{type(waiter_config).__name__}; use aiosagemaker.WaiterConfig(max_attempts=..., "
             "delay=...), or None for a single check"
         )
-
-
-def parse_token(token: str) -> dict[str, Any]:
-    """Decode a continuation token; ``ValueError`` saying what is wrong otherwise."""
-    try:
-        state: Any = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, AttributeError) as error:
-        raise ValueError(
-            "not an aiosagemaker continuation token (expected the string returned by "
-            "AsyncInferenceResponse.continuation_token())"
-        ) from error
-    version = state.get("v") if isinstance(state, dict) else None
-    if version != _TOKEN_VERSION:
-        raise ValueError(
-            f"unsupported continuation token version {version!r}; this aiosagemaker reads "
-            f"version {_TOKEN_VERSION}"
-        )
-    return dict(state)

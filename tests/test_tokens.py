@@ -1,0 +1,88 @@
+"""Continuation tokens: signed (HMAC-SHA256) and unsigned, and what a predictor accepts."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from aiosagemaker import InferenceStatus, InvalidTokenError
+from helpers import make_predictor
+
+pytestmark = pytest.mark.anyio
+
+KEY = "a-test-signing-key-0123456789"
+
+
+def edited(token: str, **changes: str) -> str:
+    """An unsigned token with fields changed (what a malicious caller can do)."""
+    state = json.loads(base64.urlsafe_b64decode(token))
+    state.update(changes)
+    return base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+
+
+async def test_signed_tokens_round_trip_and_refuse_tampering(aws_env: dict[str, str]) -> None:
+    async with make_predictor() as predictor:
+        response = await predictor.predict_async({"output": "signed"})
+        token = response.continuation_token(key=KEY)
+        assert token.startswith("v2.")
+        resumed = predictor.response_from_token(token, key=KEY)
+        assert await resumed == "signed"
+        body, mac = token[3:].split(".")
+        state = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        state["output_path"] = "s3://someone-elses-bucket/secret.txt"
+        forged_body = base64.urlsafe_b64encode(json.dumps(state).encode()).decode().rstrip("=")
+        with pytest.raises(InvalidTokenError, match="signature does not match"):
+            predictor.response_from_token(f"v2.{forged_body}.{mac}", key=KEY)
+        with pytest.raises(InvalidTokenError, match="signature does not match"):
+            predictor.response_from_token(token, key="another-key-of-enough-length")
+        with pytest.raises(InvalidTokenError, match="signed: pass the key"):
+            predictor.response_from_token(token)
+        with pytest.raises(InvalidTokenError, match="unsigned continuation token"):
+            predictor.response_from_token(response.continuation_token(), key=KEY)
+
+
+async def test_the_key_can_come_from_the_environment(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOSAGEMAKER_TOKEN_KEY", KEY)
+    async with make_predictor() as predictor:
+        response = await predictor.predict_async({"output": "env"})
+        token = response.continuation_token()
+        assert token.startswith("v2.")
+        assert await predictor.response_from_token(token) == "env"
+
+
+async def test_unsigned_tokens_outside_the_endpoints_prefixes_are_refused(
+    aws_env: dict[str, str],
+) -> None:
+    async with make_predictor() as predictor:
+        response = await predictor.predict_async({"output": "mine"})
+        token = response.continuation_token()
+        assert await predictor.response_from_token(token) == "mine"
+        forged = edited(token, output_path="s3://someone-elses-bucket/secret.txt")
+        with pytest.raises(InvalidTokenError, match="outside the result locations"):
+            predictor.response_from_token(forged)
+        assert predictor.response_from_token(forged, allow_foreign=True).output_path.startswith(
+            "s3://someone-elses-bucket/"
+        )
+        with pytest.raises(InvalidTokenError, match="no valid 'output_path'"):
+            predictor.response_from_token(edited(token, output_path=""))
+        with pytest.raises(InvalidTokenError, match="not usable"):
+            predictor.response_from_token(
+                edited(token, output_path="http://x/y"), allow_foreign=True
+            )
+        with pytest.raises(ValueError, match="at least 16 bytes"):
+            response.continuation_token(key="short")
+
+
+async def test_a_response_reads_well(aws_env: dict[str, str]) -> None:
+    async with make_predictor() as predictor:
+        response = await predictor.predict_async({"output": 1})
+        assert str(response).startswith(f"InProgress inference {response.inference_id}: output ")
+        await response
+        assert str(response).startswith("Completed inference")
+        page = response._repr_html_()
+        assert "<table>" in page and response.output_path in page and "Completed" in page
+    assert str(InferenceStatus.IN_PROGRESS) == "InProgress"
