@@ -404,3 +404,13 @@ async def test_default_wait_needs_no_config(aws_env: dict[str, str]) -> None:
         response = await predictor.predict_async({"output": "soon", "sleep": 0.1})
         with anyio.fail_after(10):  # the SDK's fixed 15 s delay would miss this by far
             assert await response == "soon"
+
+
+async def test_a_large_group_between_its_checks_is_not_forgotten(aws_env: dict[str, str]) -> None:
+    # the extra look of a large group comes before any probe is due: the scheduler must
+    # still wake up for the probes' own checks afterwards
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=30)
+    async with make_predictor(waiter_config=config) as predictor:
+        responses = [await predictor.predict_async({"output": i, "sleep": 0.4}) for i in range(30)]
+        with anyio.fail_after(15):
+            assert [await r for r in responses] == list(range(30))

@@ -12,7 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sized
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sized,
+)
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -105,6 +113,7 @@ class BatchRun:
         progress: Progress,
         ordered: bool,
         initial_args: Mapping[str, Any] | None,
+        submit: Callable[[int, Any], Awaitable[AsyncInferenceResponse]] | None = None,
     ) -> None:
         check_positive("concurrency", concurrency, integer=True)
         if not isinstance(inputs, (Iterable, AsyncIterable)):
@@ -125,6 +134,7 @@ class BatchRun:
         self._waiter_config = waiter_config
         self._ordered = ordered
         self._initial_args = initial_args
+        self._submit_one = submit or self._predict
         self._slots = anyio.Semaphore(concurrency)
         self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
         self._total: int | None = len(inputs) if isinstance(inputs, Sized) else None
@@ -227,9 +237,12 @@ class BatchRun:
             with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._send.send_nowait(_END)
 
+    async def _predict(self, index: int, data: Any) -> AsyncInferenceResponse:
+        return await self._predictor.predict_async(data, initial_args=self._initial_args)
+
     async def _submit(self, index: int, data: Any) -> None:
         try:
-            response = await self._predictor.predict_async(data, initial_args=self._initial_args)
+            response = await self._submit_one(index, data)
         except Exception as error:
             self._emit(BatchOutcome(index, None, exception=error))
             return

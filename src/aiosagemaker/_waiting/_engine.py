@@ -179,10 +179,22 @@ class WaitingEngine:
             raise RuntimeError("the predictor is closed; reopen it (async with) to wait again")
         if self._task is not None and not self._task.done():
             return
-        if self._task is not None and not self._task.cancelled():
-            logger.error("waiting engine stopped (%r); restarting", self._task.exception())
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name="aiosagemaker-waiting-engine")
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """The scheduler must not stop while the predictor is open: restart it."""
+        if self._closed or task.cancelled() or task is not self._task:
+            return
+        logger.error("waiting engine stopped (%r); restarting", task.exception())
+        self._task = None
+        for group in self._groups.values():
+            group.inflight = False
+            group.scope = None
+            for probe in group.all_probes():
+                group.push(probe)
+        self._ensure_running()
 
     async def _start_listener(self) -> None:
         assert self.listener is not None and self.source is not None
@@ -338,9 +350,12 @@ class WaitingEngine:
         if start > now:
             return start
         due_probes = group.pop_due(now)
-        listing = self._choose_listing(group, len(due_probes))
-        if not due_probes and not (listing and self._worth_listing(group, group.size)):
-            return math.inf
+        if due_probes:
+            listing = self._choose_listing(group, len(due_probes))
+        elif self._worth_listing(group, group.size):
+            listing = True  # the extra look of a large group
+        else:  # nothing due after all (cannot happen by the rules above): look again soon
+            return now + MIN_GAP
         group.inflight = True
         group.last_check = now
         tasks.start_soon(self._check, group, due_probes, listing, now)
@@ -370,6 +385,9 @@ class WaitingEngine:
                         await self._get_each(group, due, started)
                 if timer.cancelled_caught:
                     self._transient(group, due, TimeoutError(f"no S3 answer in {CHECK_TIMEOUT} s"))
+        except Exception as error:  # never let one check stop the engine: retry it later
+            logger.error("checking %r failed unexpectedly: %r", group, error, exc_info=True)
+            self._transient(group, due, error)
         finally:
             group.inflight = False
             group.scope = None
