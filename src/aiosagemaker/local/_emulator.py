@@ -31,6 +31,7 @@ from ._spec import (
     ConfigError,
     EndpointSpec,
     ResolvedEndpoint,
+    check_endpoint_url,
     resolve_endpoint,
     split_s3_uri,
 )
@@ -51,6 +52,7 @@ class LocalEndpoint:
         endpoints: The endpoints to serve.
         host: Interface for the InvokeEndpointAsync server (and moto).
         port: Port of the InvokeEndpointAsync server; 0 picks a free one.
+        aws_port: Port of moto's S3/SNS/SQS/STS server; 0 picks a free one.
         s3_endpoint_url: Use this S3-compatible endpoint instead of moto's S3.
         sns_endpoint_url: Use this SNS endpoint instead of moto's SNS.
         credentials: ``(access_key_id, secret_access_key)`` for the emulator's own S3/SNS
@@ -68,6 +70,7 @@ class LocalEndpoint:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        aws_port: int = 0,
         s3_endpoint_url: str | None = None,
         sns_endpoint_url: str | None = None,
         credentials: tuple[str, str] | None = None,
@@ -83,12 +86,18 @@ class LocalEndpoint:
             isinstance(time_scale, int | float) and math.isfinite(time_scale) and time_scale > 0
         ):
             raise ConfigError(f"time_scale must be a positive number, got {time_scale!r}")
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"port must be between 0 and 65535, got {port}")
+        for what, value in (("port", port), ("aws_port", aws_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+                raise ConfigError(f"{what} must be between 0 and 65535, got {value!r}")
+        if s3_endpoint_url is not None:
+            s3_endpoint_url = check_endpoint_url(s3_endpoint_url, "s3_endpoint_url")
+        if sns_endpoint_url is not None:
+            sns_endpoint_url = check_endpoint_url(sns_endpoint_url, "sns_endpoint_url")
         self.region = region
         self.account_id = account_id
         self.host = host
         self._port = port
+        self._aws_port = aws_port
         self.time_scale = float(time_scale)
         self._endpoints: dict[str, ResolvedEndpoint] = {}
         self._tracker = Tracker()
@@ -124,7 +133,7 @@ class LocalEndpoint:
         has_topics = any(e.success_topic_arn or e.error_topic_arn for e in self._endpoints.values())
         try:
             if self._external_s3 is None or (has_topics and self._external_sns is None):
-                self._moto = MotoBackend(self.host)
+                self._moto = MotoBackend(self.host, self._aws_port)
                 self._moto.start()
                 self.moto_url = self._moto.url
             self.s3_url = self._external_s3 or self.moto_url or ""
