@@ -295,3 +295,20 @@ def wait_for_object(s3: Any, uri: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{uri} did not appear within {timeout} s")
         time.sleep(0.05)
+
+
+def receive_until(sqs: Any, url: str, count: int, timeout: float) -> list[str]:
+    """Long-poll ``url`` until ``count`` bodies arrived (deleting them); fail at the deadline."""
+    bodies: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"only {len(bodies)} of {count} messages within {timeout} s")
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=max(1, min(5, int(remaining)))
+        ).get("Messages", [])
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies

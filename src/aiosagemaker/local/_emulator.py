@@ -228,19 +228,13 @@ class LocalEndpoint:
         for bucket in dict.fromkeys(buckets):
             await aws.ensure_bucket(bucket)
         for endpoint in self._endpoints.values():
-            model = build_model(endpoint.model, endpoint.max_concurrency)
-            if isinstance(model, ContainerModel) and not await model.ping():
-                logger.warning("model container %s does not answer GET /ping", model.url)
-            queue = EndpointQueue(
-                endpoint, model, aws, self._faults, self._tracker, self.time_scale
-            )
-            self._queues[endpoint.name] = queue
-            queue.start()
+            await self._start_queue(endpoint)
         control = ControlPlane(
             self._queues,
             region=self.region,
             account_id=self.account_id,
             ensure_resources=self._ensure_resources,
+            create_endpoint=self._create_endpoint,
         )
         for endpoint in self._endpoints.values():
             model_ref = endpoint.model
@@ -265,6 +259,25 @@ class LocalEndpoint:
         if self._aws is not None:
             await self._aws.close()
         self._tracker.abandon()
+
+    async def _start_queue(self, endpoint: ResolvedEndpoint) -> None:
+        assert self._aws is not None
+        model = build_model(endpoint.model, endpoint.max_concurrency)
+        if isinstance(model, ContainerModel) and not await model.ping():
+            logger.warning("model container %s does not answer GET /ping", model.url)
+        queue = EndpointQueue(
+            endpoint, model, self._aws, self._faults, self._tracker, self.time_scale
+        )
+        self._queues[endpoint.name] = queue
+        queue.start()
+
+    async def _create_endpoint(self, endpoint: ResolvedEndpoint) -> None:
+        """Start serving an endpoint made by CreateEndpoint (its buckets and topics first)."""
+        check_model(endpoint.model)
+        await self._ensure_resources(endpoint.async_inference_config())
+        self._tracker.add_endpoint(endpoint.name)
+        self._endpoints[endpoint.name] = endpoint
+        await self._start_queue(endpoint)
 
     async def _ensure_resources(self, async_config: dict[str, Any]) -> None:
         """Create the buckets and topics an UpdateEndpoint's AsyncInferenceConfig names."""
