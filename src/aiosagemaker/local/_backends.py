@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
+from ._moto_tuning import tune_moto_sqs
 from ._sockets import bind_socket
 
 JOIN_TIMEOUT_SECONDS = 10.0
@@ -19,6 +20,9 @@ JOIN_TIMEOUT_SECONDS = 10.0
 
 class MotoBackend:
     """moto's WSGI application on a threaded werkzeug server at ``host:port`` (0 = free)."""
+
+    tune_sqs: ClassVar[bool] = True
+    """Install the SQS fixes of ``_moto_tuning`` on start (off only for a benchmark baseline)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
@@ -41,6 +45,8 @@ class MotoBackend:
         )
         from werkzeug.serving import make_server
 
+        if self.tune_sqs:
+            tune_moto_sqs()
         werkzeug_logger = logging.getLogger("werkzeug")
         if werkzeug_logger.level == logging.NOTSET:
             # werkzeug logs every request at INFO on its own handler; keep only warnings.

@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--s3-endpoint-url", help="use this S3-compatible endpoint, not moto")
     serve.add_argument("--sns-endpoint-url", help="use this SNS endpoint, not moto")
+    serve.add_argument(
+        "--notification-delivery",
+        choices=["emulator", "sns"],
+        help="emulator (default): deliver to SQS subscribers directly; sns: publish via SNS",
+    )
     serve.add_argument("--time-scale", type=float, help="factor on TTL and invocation timeout")
     serve.add_argument("--latency", help="model latency: 0.2 | uniform:0.1,0.3 | lognormal:0.2,0.5")
     serve.add_argument(
@@ -199,6 +204,9 @@ def _build(args: argparse.Namespace) -> object:
         sns_endpoint_url=args.sns_endpoint_url or config.sns_endpoint_url,
         time_scale=1.0 if time_scale is None else time_scale,
         faults=faults,
+        notification_delivery=args.notification_delivery
+        or config.notification_delivery
+        or "emulator",
     )
 
 

@@ -51,6 +51,7 @@ _EMULATOR_KEYS = {
     "time_scale",
     "s3_endpoint_url",
     "sns_endpoint_url",
+    "notification_delivery",
 }
 _FAULT_KEYS = {
     "model_latency",
@@ -84,6 +85,7 @@ class EmulatorConfig:
     time_scale: float | None = None
     s3_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    notification_delivery: str | None = None
     faults: FaultConfig | None = None
 
 
@@ -171,12 +173,13 @@ def parse_config(data: Any) -> EmulatorConfig:
         time_scale=emulator.get("time_scale"),
         s3_endpoint_url=emulator.get("s3_endpoint_url"),
         sns_endpoint_url=emulator.get("sns_endpoint_url"),
+        notification_delivery=emulator.get("notification_delivery"),
     )
     if config.port is not None:
         _typed(config.port, int, "emulator.port")
     if config.aws_port is not None:
         _typed(config.aws_port, int, "emulator.aws_port")
-    for key in ("s3_endpoint_url", "sns_endpoint_url", "host"):
+    for key in ("s3_endpoint_url", "sns_endpoint_url", "host", "notification_delivery"):
         if emulator.get(key) is not None:
             _typed(emulator[key], str, f"emulator.{key}")
     if config.time_scale is not None:

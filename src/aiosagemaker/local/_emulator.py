@@ -20,6 +20,7 @@ import anyio.to_thread
 from ._aws import AwsClients
 from ._backends import MotoBackend
 from ._control import ControlPlane
+from ._delivery import DirectDelivery
 from ._faults import FaultConfig, FaultState
 from ._models import ContainerModel, build_model, check_model
 from ._queue import EndpointQueue, EndpointStats, Tracker
@@ -40,6 +41,7 @@ logger = logging.getLogger("aiosagemaker.local")
 
 START_TIMEOUT_SECONDS = 60.0
 DUMMY_CREDENTIALS = ("testing", "testing")
+NOTIFICATION_DELIVERIES = ("emulator", "sns")
 
 
 class LocalEndpoint:
@@ -62,6 +64,9 @@ class LocalEndpoint:
         time_scale: Factor applied to RequestTTLSeconds and InvocationTimeoutSeconds
             (``0.001`` turns the 60 s minimum TTL into 60 ms).
         faults: Initial fault injection; see :meth:`set_faults`.
+        notification_delivery: ``"emulator"`` (default): when moto serves SNS, the emulator
+            delivers notifications for topics with only SQS subscribers into moto's queues
+            itself, in SNS's raw or enveloped form; ``"sns"``: always publish through SNS.
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class LocalEndpoint:
         account_id: str = DEFAULT_ACCOUNT_ID,
         time_scale: float = 1.0,
         faults: FaultConfig | None = None,
+        notification_delivery: str = "emulator",
     ) -> None:
         specs = [endpoints] if isinstance(endpoints, EndpointSpec) else list(endpoints)
         if not specs:
@@ -93,6 +99,12 @@ class LocalEndpoint:
             s3_endpoint_url = check_endpoint_url(s3_endpoint_url, "s3_endpoint_url")
         if sns_endpoint_url is not None:
             sns_endpoint_url = check_endpoint_url(sns_endpoint_url, "sns_endpoint_url")
+        if notification_delivery not in NOTIFICATION_DELIVERIES:
+            raise ConfigError(
+                f"notification_delivery must be one of {', '.join(NOTIFICATION_DELIVERIES)}, "
+                f"got {notification_delivery!r}"
+            )
+        self.notification_delivery = notification_delivery
         self.region = region
         self.account_id = account_id
         self.host = host
@@ -212,6 +224,7 @@ class LocalEndpoint:
             sns_url=self.sns_url,
             credentials=credentials,
             max_connections=max(10, min(total, 100)),
+            direct=self._direct_delivery(),
         )
         self._aws = aws
         await aws.open()
@@ -259,6 +272,13 @@ class LocalEndpoint:
         if self._aws is not None:
             await self._aws.close()
         self._tracker.abandon()
+
+    def _direct_delivery(self) -> DirectDelivery | None:
+        if self.notification_delivery != "emulator" or self._external_sns is not None:
+            return None
+        if self.sns_url is None:
+            return None
+        return DirectDelivery(self.sns_url)
 
     async def _start_queue(self, endpoint: ResolvedEndpoint) -> None:
         assert self._aws is not None
