@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -124,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["emulator", "sns"],
         help="emulator (default): deliver to SQS subscribers directly; sns: publish via SNS",
     )
+    serve.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep S3/SNS/SQS state and pending invocations here across restarts",
+    )
     serve.add_argument("--time-scale", type=float, help="factor on TTL and invocation timeout")
     serve.add_argument("--latency", help="model latency: 0.2 | uniform:0.1,0.3 | lognormal:0.2,0.5")
     serve.add_argument(
@@ -207,6 +213,7 @@ def _build(args: argparse.Namespace) -> object:
         notification_delivery=args.notification_delivery
         or config.notification_delivery
         or "emulator",
+        state_dir=args.state_dir or config.state_dir,
     )
 
 
@@ -236,7 +243,17 @@ def _serve(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     sys.stderr.write("aiosagemaker local: stopped\n")
+    _exit_if_models_linger()
     return 0
+
+
+def _exit_if_models_linger() -> None:
+    """Exit now if a sync model call still runs in a thread (it would block interpreter exit)."""
+    lingering = [t for t in threading.enumerate() if t.name.startswith("aiosagemaker-local-model")]
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _run(args: argparse.Namespace, stop: threading.Event, serving: threading.Event) -> None:

@@ -52,6 +52,7 @@ _EMULATOR_KEYS = {
     "s3_endpoint_url",
     "sns_endpoint_url",
     "notification_delivery",
+    "state_dir",
 }
 _FAULT_KEYS = {
     "model_latency",
@@ -86,6 +87,7 @@ class EmulatorConfig:
     s3_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
     notification_delivery: str | None = None
+    state_dir: str | None = None
     faults: FaultConfig | None = None
 
 
@@ -174,12 +176,19 @@ def parse_config(data: Any) -> EmulatorConfig:
         s3_endpoint_url=emulator.get("s3_endpoint_url"),
         sns_endpoint_url=emulator.get("sns_endpoint_url"),
         notification_delivery=emulator.get("notification_delivery"),
+        state_dir=emulator.get("state_dir"),
     )
     if config.port is not None:
         _typed(config.port, int, "emulator.port")
     if config.aws_port is not None:
         _typed(config.aws_port, int, "emulator.aws_port")
-    for key in ("s3_endpoint_url", "sns_endpoint_url", "host", "notification_delivery"):
+    for key in (
+        "s3_endpoint_url",
+        "sns_endpoint_url",
+        "host",
+        "notification_delivery",
+        "state_dir",
+    ):
         if emulator.get(key) is not None:
             _typed(emulator[key], str, f"emulator.{key}")
     if config.time_scale is not None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +25,7 @@ from ._control import ControlPlane
 from ._delivery import DirectDelivery
 from ._faults import FaultConfig, FaultState
 from ._models import ContainerModel, build_model, check_model
-from ._queue import EndpointQueue, EndpointStats, Tracker
+from ._queue import EndpointQueue, EndpointStats, Invocation, Tracker
 from ._server import RuntimeServer
 from ._spec import (
     DEFAULT_ACCOUNT_ID,
@@ -36,6 +38,7 @@ from ._spec import (
     resolve_endpoint,
     split_s3_uri,
 )
+from ._state import load_moto, load_pending, save_moto, save_pending
 
 logger = logging.getLogger("aiosagemaker.local")
 
@@ -64,6 +67,8 @@ class LocalEndpoint:
         time_scale: Factor applied to RequestTTLSeconds and InvocationTimeoutSeconds
             (``0.001`` turns the 60 s minimum TTL into 60 ms).
         faults: Initial fault injection; see :meth:`set_faults`.
+        state_dir: Keep moto's S3/SNS/SQS state and the pending invocations in this directory:
+            written on stop, read back on start (see ``docs/emulator.md``).
         notification_delivery: ``"emulator"`` (default): when moto serves SNS, the emulator
             delivers notifications for topics with only SQS subscribers into moto's queues
             itself, in SNS's raw or enveloped form; ``"sns"``: always publish through SNS.
@@ -84,6 +89,7 @@ class LocalEndpoint:
         time_scale: float = 1.0,
         faults: FaultConfig | None = None,
         notification_delivery: str = "emulator",
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         specs = [endpoints] if isinstance(endpoints, EndpointSpec) else list(endpoints)
         if not specs:
@@ -105,6 +111,11 @@ class LocalEndpoint:
                 f"got {notification_delivery!r}"
             )
         self.notification_delivery = notification_delivery
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        if self.state_dir is not None and self.state_dir.exists() and not self.state_dir.is_dir():
+            raise ConfigError(f"state_dir is not a directory: {str(self.state_dir)!r}")
+        self._serving = False
+        self._unfinished: list[tuple[str, Invocation]] = []
         self.region = region
         self.account_id = account_id
         self.host = host
@@ -145,6 +156,8 @@ class LocalEndpoint:
         has_topics = any(e.success_topic_arn or e.error_topic_arn for e in self._endpoints.values())
         try:
             if self._external_s3 is None or (has_topics and self._external_sns is None):
+                if self.state_dir is not None and load_moto(self.state_dir):
+                    logger.info("restored S3/SNS/SQS state from %s", self.state_dir)
                 self._moto = MotoBackend(self.host, self._aws_port)
                 self._moto.start()
                 self.moto_url = self._moto.url
@@ -160,6 +173,7 @@ class LocalEndpoint:
         except BaseException:
             self.stop()
             raise
+        self._serving = True
         logger.info("emulator ready: runtime %s, s3 %s", self.runtime_url, self.s3_url)
 
     def stop(self) -> None:
@@ -178,7 +192,15 @@ class LocalEndpoint:
         self._loop = self._thread = None
         if self._moto is not None:
             self._moto.stop()
-            self._moto = None
+        serving, self._serving = self._serving, False
+        if serving and self.state_dir is not None:
+            save_pending(self.state_dir, self._unfinished)
+            if self._moto is not None:
+                save_moto(self.state_dir)
+            logger.info(
+                "saved state (%d pending invocations) to %s", len(self._unfinished), self.state_dir
+            )
+        self._moto = None
 
     def __enter__(self) -> LocalEndpoint:
         self.start()
@@ -254,6 +276,8 @@ class LocalEndpoint:
             image = model_ref if isinstance(model_ref, str) else "aiosagemaker-local/python-model"
             control.register(endpoint, image)
         self._control = control
+        if self.state_dir is not None:
+            self._restore_pending(self.state_dir)
         server = RuntimeServer(
             self._queues, self._faults, self._tracker, self.account_id, control.handle
         )
@@ -265,6 +289,9 @@ class LocalEndpoint:
     async def _astop(self) -> None:
         if self._server is not None:
             await self._server.stop()
+        self._unfinished = [
+            (name, item) for name, queue in self._queues.items() for item in queue.pending()
+        ]
         if self._control is not None:
             await self._control.stop()
         for queue in self._queues.values():
@@ -272,6 +299,20 @@ class LocalEndpoint:
         if self._aws is not None:
             await self._aws.close()
         self._tracker.abandon()
+
+    def _restore_pending(self, state_dir: Path) -> None:
+        restored = 0
+        for name, item in load_pending(state_dir):
+            queue = self._queues.get(name)
+            if queue is None:
+                logger.warning(
+                    "dropping pending inference %s: no endpoint %r", item.inference_id, name
+                )
+                continue
+            queue.submit(item, restored=True)
+            restored += 1
+        if restored:
+            logger.info("resumed %d pending invocations from %s", restored, state_dir)
 
     def _direct_delivery(self) -> DirectDelivery | None:
         if self.notification_delivery != "emulator" or self._external_sns is not None:
