@@ -68,6 +68,17 @@ def envelope(
     return json.dumps(body, indent=2, separators=(",", " : "))
 
 
+def _append(backend: Any, queue_name: str, body: str) -> None:
+    """What moto's ``SendMessage`` does for a standard queue, without its per-call scan of the
+    queue (``send_message`` computes every queue attribute, including three message counts)."""
+    from moto.sqs.models import Message
+
+    queue = backend.get_queue(queue_name)
+    message = Message(str(uuid.uuid4()), body)
+    message.mark_sent(delay_seconds=int(queue.delay_seconds or 0))
+    queue.add_message(message)
+
+
 def _is_true(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
@@ -105,7 +116,8 @@ class DirectDelivery:
             if len(queue_arn) != 6:
                 return None
             queue_region, queue_account, queue_name = queue_arn[3], queue_arn[4], queue_arn[5]
-            if queue_name not in sqs_backends[queue_account][queue_region].queues:
+            queue = sqs_backends[queue_account][queue_region].queues.get(queue_name)
+            if queue is None or queue.fifo_queue:
                 return None
             raw = _is_true(sub.attributes.get("RawMessageDelivery"))
             targets.append(Target(sub.arn, queue_account, queue_region, queue_name, raw))
@@ -134,7 +146,7 @@ class DirectDelivery:
                 )
             )
             try:
-                sqs_backends[target.account_id][target.region].send_message(target.queue_name, body)
+                _append(sqs_backends[target.account_id][target.region], target.queue_name, body)
             except Exception as exc:  # the queue was deleted meanwhile, ...: SNS drops it too
                 logger.warning("cannot deliver to queue %s: %s", target.queue_name, exc)
         return True
