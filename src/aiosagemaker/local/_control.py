@@ -21,8 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ._control_lists import ListOperations
 from ._deploy import endpoint_from_config, model_reference
-from ._paging import PagingError, page, time_filters
+from ._paging import PagingError
 from ._queue import EndpointQueue
 from ._request import ENDPOINT_NAME_PATTERN
 from ._spec import ConfigError, ResolvedEndpoint, split_s3_uri
@@ -64,7 +65,7 @@ def _require(body: Json, *keys: str) -> None:
         )
 
 
-class ControlPlane:
+class ControlPlane(ListOperations):
     """The emulator's models, endpoint configs, endpoints, tags, schedules and contexts.
 
     Args:
@@ -238,79 +239,6 @@ class ControlPlane:
         self.models[name] = model
         self.tags[arn] = list(body.get("Tags") or [])
         return {"ModelArn": arn}
-
-    def op_ListModels(self, body: Json) -> Json:
-        found = [
-            {
-                "_name": m["ModelName"],
-                "ModelName": m["ModelName"],
-                "ModelArn": m["ModelArn"],
-                "CreationTime": m["CreationTime"],
-            }
-            for m in self.models.values()
-            if body.get("NameContains", "") in m["ModelName"]
-            and time_filters(m["CreationTime"], body, "CreationTime")
-        ]
-        return page(
-            found,
-            body,
-            result_key="Models",
-            sort_keys={"Name": _by("ModelName"), "CreationTime": _by("CreationTime")},
-            default_sort="CreationTime",
-        )
-
-    def op_ListEndpointConfigs(self, body: Json) -> Json:
-        found = [
-            {
-                "_name": c["EndpointConfigName"],
-                "EndpointConfigName": c["EndpointConfigName"],
-                "EndpointConfigArn": c["EndpointConfigArn"],
-                "CreationTime": c["CreationTime"],
-            }
-            for c in self.configs.values()
-            if body.get("NameContains", "") in c["EndpointConfigName"]
-            and time_filters(c["CreationTime"], body, "CreationTime")
-        ]
-        return page(
-            found,
-            body,
-            result_key="EndpointConfigs",
-            sort_keys={"Name": _by("EndpointConfigName"), "CreationTime": _by("CreationTime")},
-            default_sort="CreationTime",
-        )
-
-    def op_ListEndpoints(self, body: Json) -> Json:
-        found = [
-            {
-                "_name": e["EndpointName"],
-                **{
-                    key: e[key]
-                    for key in (
-                        "EndpointName",
-                        "EndpointArn",
-                        "CreationTime",
-                        "LastModifiedTime",
-                        "EndpointStatus",
-                    )
-                },
-            }
-            for e in self.endpoints.values()
-            if body.get("NameContains", "") in e["EndpointName"]
-            and body.get("StatusEquals") in (None, e["EndpointStatus"])
-            and time_filters(e["CreationTime"], body, "CreationTime")
-            and time_filters(e["LastModifiedTime"], body, "LastModifiedTime")
-        ]
-        return page(
-            found,
-            body,
-            result_key="Endpoints",
-            sort_keys={
-                "Name": _by("EndpointName"),
-                "CreationTime": _by("CreationTime"),
-                "Status": _by("EndpointStatus"),
-            },
-            default_sort="CreationTime",
-        )
 
     def op_DescribeModel(self, body: Json) -> Json:
         _require(body, "ModelName")
@@ -594,13 +522,6 @@ class ControlPlane:
             and body.get("ContextType") in (None, c["ContextType"])
         ]
         return {"ContextSummaries": found}
-
-
-def _by(key: str) -> Callable[[Json], Any]:
-    def get(item: Json) -> Any:
-        return item[key]
-
-    return get
 
 
 def _apply(endpoint: ResolvedEndpoint, config: Json) -> ResolvedEndpoint:
