@@ -5,7 +5,11 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import queue
+import shlex
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -255,3 +259,56 @@ def raw_invoke(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(data)
     finally:
         conn.close()
+
+
+def read_exports(process: subprocess.Popen[str], timeout: float) -> dict[str, str]:
+    """The ``export K=V`` lines ``serve`` prints on stdout, up to its ``AWS_SECRET_ACCESS_KEY``."""
+    assert process.stdout is not None
+    result: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+            if line.startswith("export AWS_SECRET_ACCESS_KEY="):
+                break
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while True:
+        line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        if line is None:
+            break
+        assert line.startswith("export "), line
+        key, _, value = line.removeprefix("export ").strip().partition("=")
+        result[key] = shlex.split(value)[0] if value else ""
+    assert "AWS_SECRET_ACCESS_KEY" in result, f"serve printed only {sorted(result)}"
+    return result
+
+
+def wait_for_object(s3: Any, uri: str, timeout: float) -> None:
+    """Poll HEAD on ``uri`` until it exists; ``TimeoutError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not object_exists(s3, uri):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{uri} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def receive_until(sqs: Any, url: str, count: int, timeout: float) -> list[str]:
+    """Long-poll ``url`` until ``count`` bodies arrived (deleting them); fail at the deadline."""
+    bodies: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"only {len(bodies)} of {count} messages within {timeout} s")
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=max(1, min(5, int(remaining)))
+        ).get("Messages", [])
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies

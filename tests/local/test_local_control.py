@@ -209,7 +209,7 @@ def test_error_shapes(sm: Any) -> None:
     _, code, _ = error_of(sm.list_tags, ResourceArn="arn:aws:sagemaker:us-east-1:1:model/none")
     assert code == "ValidationException"
     # Operations outside the subset are refused as the JSON protocol does.
-    status, code, _ = error_of(sm.list_endpoints)
+    status, code, _ = error_of(sm.list_training_jobs)
     assert (status, code) == (400, "UnknownOperationException")
 
 

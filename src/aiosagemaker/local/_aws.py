@@ -13,6 +13,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from ._delivery import DirectDelivery
 from ._spec import split_s3_uri
 
 logger = logging.getLogger("aiosagemaker.local")
@@ -23,7 +24,11 @@ class InputNotFound(Exception):
 
 
 class AwsClients:
-    """S3 and (optionally) SNS clients, opened with :meth:`open`, closed with :meth:`close`."""
+    """S3 and (optionally) SNS clients, opened with :meth:`open`, closed with :meth:`close`.
+
+    With ``direct``, notifications to topics whose subscribers are all SQS queues in the
+    in-process moto are delivered by the emulator itself (see ``_delivery``).
+    """
 
     def __init__(
         self,
@@ -33,6 +38,7 @@ class AwsClients:
         sns_url: str | None,
         credentials: tuple[str, str] | None,
         max_connections: int,
+        direct: DirectDelivery | None = None,
     ) -> None:
         self.region = region
         self._s3_url = s3_url
@@ -43,6 +49,7 @@ class AwsClients:
             retries={"max_attempts": 5, "mode": "standard"},
             s3={"addressing_style": "path"},
         )
+        self._direct = direct
         self._stack = AsyncExitStack()
         self.s3: Any = None
         self.sns: Any = None
@@ -108,7 +115,9 @@ class AwsClients:
         await self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
     async def publish(self, topic_arn: str, message: str) -> None:
-        """Publish a notification."""
+        """Publish a notification: straight into moto's SQS queues where possible, else SNS."""
+        if self._direct is not None and self._direct.deliver(topic_arn, message):
+            return
         if self.sns is None:
             raise RuntimeError(f"no SNS endpoint configured for topic {topic_arn}")
         await self.sns.publish(TopicArn=topic_arn, Message=message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
+from ._models import cwd_importable
 from ._spec import ConfigError
 
 DEFAULT_MODEL = "aiosagemaker.local.models:demo"
@@ -35,6 +37,10 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "error"
     sys.stderr.write(f"aiosagemaker: error: {first_line}\n")
     raise SystemExit(code)
+
+
+class _Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived while the emulator was starting."""
 
 
 def _positive_int(text: str) -> int:
@@ -106,9 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="IncludeInferenceResponseIn: comma-separated success,error",
     )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, help="InvokeEndpointAsync port (default: free port)")
+    serve.add_argument(
+        "--port", type=_port, help="InvokeEndpointAsync and control-plane port (default: free)"
+    )
+    serve.add_argument(
+        "--aws-port", type=_port, help="port of moto's S3/SNS/SQS/STS (default: free port)"
+    )
     serve.add_argument("--s3-endpoint-url", help="use this S3-compatible endpoint, not moto")
     serve.add_argument("--sns-endpoint-url", help="use this SNS endpoint, not moto")
+    serve.add_argument(
+        "--notification-delivery",
+        choices=["emulator", "sns"],
+        help="emulator (default): deliver to SQS subscribers directly; sns: publish via SNS",
+    )
+    serve.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep S3/SNS/SQS state and pending invocations here across restarts",
+    )
     serve.add_argument("--time-scale", type=float, help="factor on TTL and invocation timeout")
     serve.add_argument("--latency", help="model latency: 0.2 | uniform:0.1,0.3 | lognormal:0.2,0.5")
     serve.add_argument(
@@ -184,62 +205,91 @@ def _build(args: argparse.Namespace) -> object:
         endpoints,
         host=args.host or config.host or "127.0.0.1",
         port=args.port if args.port is not None else (config.port or 0),
+        aws_port=args.aws_port if args.aws_port is not None else (config.aws_port or 0),
         s3_endpoint_url=args.s3_endpoint_url or config.s3_endpoint_url,
         sns_endpoint_url=args.sns_endpoint_url or config.sns_endpoint_url,
         time_scale=1.0 if time_scale is None else time_scale,
         faults=faults,
+        notification_delivery=args.notification_delivery
+        or config.notification_delivery
+        or "emulator",
+        state_dir=args.state_dir or config.state_dir,
     )
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ._emulator import LocalEndpoint
-
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
     logging.getLogger("aiosagemaker.local").setLevel(args.log_level)
+    stop = threading.Event()
+    serving = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        if not serving.is_set():  # interrupt a build or start that is still under way
+            raise _Interrupted
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            _run(args, stop, serving)
+        except _Interrupted:
+            sys.stderr.write("aiosagemaker local: stopped during start-up\n")
+            return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    sys.stderr.write("aiosagemaker local: stopped\n")
+    _exit_if_models_linger()
+    return 0
+
+
+def _exit_if_models_linger() -> None:
+    """Exit now if a sync model call still runs in a thread (it would block interpreter exit)."""
+    lingering = [t for t in threading.enumerate() if t.name.startswith("aiosagemaker-local-model")]
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _run(args: argparse.Namespace, stop: threading.Event, serving: threading.Event) -> None:
+    """Build and start the emulator, set ``serving``, print the exports, wait for ``stop``."""
+    from ._emulator import LocalEndpoint
+
     try:
         local = _build(args)
     except ConfigError as exc:
         _fail(str(exc))
     assert isinstance(local, LocalEndpoint)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        try:
-            local.start()
-        except Exception as exc:
-            _fail(
-                f"cannot start the emulator: {exc}", EXIT_USAGE if isinstance(exc, OSError) else 1
-            )
-        try:
-            for key, value in local.env.items():
-                sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
-            sys.stdout.flush()
-            names = ", ".join(e.name for e in local.endpoints)
-            sys.stderr.write(
-                f"aiosagemaker local: serving {names} on {local.runtime_url}; Ctrl-C to stop\n"
-            )
-            sys.stderr.flush()
-            while not stop.wait(1.0):
-                pass
-        finally:
-            local.stop()
+        local.start()
+    except (_Interrupted, SystemExit):
+        raise
+    except Exception as exc:  # bind errors, unreachable endpoints, ...: one line, exit 2
+        _fail(f"cannot start the emulator: {exc}")
+    serving.set()
+    try:
+        for key, value in local.env.items():
+            sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+        sys.stdout.flush()
+        names = ", ".join(e.name for e in local.endpoints)
+        sys.stderr.write(
+            f"aiosagemaker local: serving {names} on {local.runtime_url}; Ctrl-C to stop\n"
+        )
+        sys.stderr.flush()
+        while not stop.wait(1.0):
+            pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    sys.stderr.write("aiosagemaker local: stopped\n")
-    return 0
+        local.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``aiosagemaker`` console script."""
+    """Entry point of the ``aiosagemaker`` console script (and of ``python -m``)."""
+    cwd_importable()
     args = build_parser().parse_args(argv)
     if args.command == "local" and args.local_command == "serve":
         return _serve(args)

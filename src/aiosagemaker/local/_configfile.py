@@ -3,7 +3,8 @@
 ```toml
 [emulator]            # all optional
 host = "127.0.0.1"
-port = 8085
+port = 8085                # InvokeEndpointAsync and the control plane
+aws_port = 4566            # moto's S3, SNS, SQS and STS
 time_scale = 1.0
 s3_endpoint_url = "http://127.0.0.1:9000"
 
@@ -43,7 +44,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 has no tomllib
     _loads_toml = None
 
-_EMULATOR_KEYS = {"host", "port", "time_scale", "s3_endpoint_url", "sns_endpoint_url"}
+_EMULATOR_KEYS = {
+    "host",
+    "port",
+    "aws_port",
+    "time_scale",
+    "s3_endpoint_url",
+    "sns_endpoint_url",
+    "notification_delivery",
+    "state_dir",
+}
 _FAULT_KEYS = {
     "model_latency",
     "unavailable_rate",
@@ -72,9 +82,12 @@ class EmulatorConfig:
     endpoints: list[EndpointSpec] = field(default_factory=list)
     host: str | None = None
     port: int | None = None
+    aws_port: int | None = None
     time_scale: float | None = None
     s3_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    notification_delivery: str | None = None
+    state_dir: str | None = None
     faults: FaultConfig | None = None
 
 
@@ -158,12 +171,26 @@ def parse_config(data: Any) -> EmulatorConfig:
     config = EmulatorConfig(
         host=emulator.get("host"),
         port=emulator.get("port"),
+        aws_port=emulator.get("aws_port"),
         time_scale=emulator.get("time_scale"),
         s3_endpoint_url=emulator.get("s3_endpoint_url"),
         sns_endpoint_url=emulator.get("sns_endpoint_url"),
+        notification_delivery=emulator.get("notification_delivery"),
+        state_dir=emulator.get("state_dir"),
     )
     if config.port is not None:
         _typed(config.port, int, "emulator.port")
+    if config.aws_port is not None:
+        _typed(config.aws_port, int, "emulator.aws_port")
+    for key in (
+        "s3_endpoint_url",
+        "sns_endpoint_url",
+        "host",
+        "notification_delivery",
+        "state_dir",
+    ):
+        if emulator.get(key) is not None:
+            _typed(emulator[key], str, f"emulator.{key}")
     if config.time_scale is not None:
         _typed(config.time_scale, (int, float), "emulator.time_scale")
     if "faults" in data:

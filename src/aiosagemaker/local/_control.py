@@ -1,11 +1,11 @@
 """A subset of the SageMaker control plane (``sagemaker``, JSON 1.1 protocol) for the endpoints.
 
 ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``; errors are
-``{"__type": "ValidationException", "message": ...}`` with status 400. Served: Describe/Delete
-Model, Describe/Create/Delete EndpointConfig, Describe/Update/Delete Endpoint, ListTags, AddTags,
-Create/Delete/ListMonitoringSchedules and ListContexts. State lives in memory on the emulator's
-loop; it is created on start (``<endpoint>-model``, ``<endpoint>-config`` and a lineage context
-per endpoint) and lost on stop.
+``{"__type": "ValidationException", "message": ...}`` with status 400. Served: Create/Describe/
+Delete/List Model(s), Create/Describe/Delete/List EndpointConfig(s), Create/Describe/Update/
+Delete/List Endpoint(s), ListTags, AddTags, Create/Delete/ListMonitoringSchedules and
+ListContexts. State lives in memory on the emulator's loop; it is created on start
+(``<endpoint>-model``, ``<endpoint>-config`` and a lineage context per endpoint) and lost on stop.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ._control_lists import ListOperations
+from ._deploy import endpoint_from_config, model_reference
+from ._paging import PagingError
 from ._queue import EndpointQueue
+from ._request import ENDPOINT_NAME_PATTERN
 from ._spec import ConfigError, ResolvedEndpoint, split_s3_uri
 
 logger = logging.getLogger("aiosagemaker.local")
@@ -61,7 +65,7 @@ def _require(body: Json, *keys: str) -> None:
         )
 
 
-class ControlPlane:
+class ControlPlane(ListOperations):
     """The emulator's models, endpoint configs, endpoints, tags, schedules and contexts.
 
     Args:
@@ -69,6 +73,8 @@ class ControlPlane:
             endpoint deleted here is removed from it, so InvokeEndpointAsync no longer finds it).
         ensure_resources: Called with an AsyncInferenceConfig before an update takes effect, to
             create its buckets and topics.
+        create_endpoint: Called once a ``CreateEndpoint`` has resolved its endpoint; it starts
+            the endpoint's queue (and adds it to ``queues``). Without it CreateEndpoint fails.
     """
 
     def __init__(
@@ -78,10 +84,12 @@ class ControlPlane:
         region: str,
         account_id: str,
         ensure_resources: Callable[[Json], Awaitable[None]] | None = None,
+        create_endpoint: Callable[[ResolvedEndpoint], Awaitable[None]] | None = None,
     ) -> None:
         self._queues = queues
         self._region, self._account = region, account_id
         self._ensure = ensure_resources
+        self._create = create_endpoint
         self.models: dict[str, Json] = {}
         self.configs: dict[str, Json] = {}
         self.endpoints: dict[str, Json] = {}
@@ -177,7 +185,10 @@ class ControlPlane:
                 raise ControlError(
                     "The request body must be a JSON object.", "SerializationException"
                 )
-            result: Json = method(body)
+            try:
+                result: Json = method(body)
+            except PagingError as error:
+                raise ControlError(str(error)) from None
         except ControlError as error:
             logger.info("control %s -> %s: %s", target, error.code, error.message)
             return self._response({"__type": error.code, "message": error.message}, error.status)
@@ -214,6 +225,20 @@ class ControlPlane:
         return self.models[name]
 
     # -- models and endpoint configs ------------------------------------------------------
+
+    def op_CreateModel(self, body: Json) -> Json:
+        _require(body, "ModelName")
+        name = body["ModelName"]
+        arn = self.arn("model", name)
+        if name in self.models:
+            raise ControlError(f'Cannot create already existing model "{arn}".')
+        if not body.get("PrimaryContainer") and not body.get("Containers"):
+            raise ControlError("Either PrimaryContainer or Containers must be specified.")
+        model = {k: v for k, v in body.items() if k != "Tags"}
+        model.update(ModelArn=arn, CreationTime=time.time())
+        self.models[name] = model
+        self.tags[arn] = list(body.get("Tags") or [])
+        return {"ModelArn": arn}
 
     def op_DescribeModel(self, body: Json) -> Json:
         _require(body, "ModelName")
@@ -256,6 +281,70 @@ class ControlPlane:
         return {}
 
     # -- endpoints ------------------------------------------------------------------------
+
+    def op_CreateEndpoint(self, body: Json) -> Json:
+        _require(body, "EndpointName", "EndpointConfigName")
+        name = body["EndpointName"]
+        if not ENDPOINT_NAME_PATTERN.fullmatch(name) or len(name) > NAME_MAX:
+            raise ControlError(
+                f"1 validation error detected: Value '{name}' at 'endpointName' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: "
+                "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            )
+        arn = self.arn("endpoint", name)
+        if name in self.endpoints:
+            raise ControlError(f'Cannot create already existing endpoint "{arn}".')
+        config = self._config(body["EndpointConfigName"])
+        if "AsyncInferenceConfig" not in config:
+            raise ControlError(
+                "The endpoint configuration has no AsyncInferenceConfig; the emulator serves "
+                "async endpoints only."
+            )
+        variants = config.get("ProductionVariants") or []
+        model = self._model(variants[0].get("ModelName", "")) if variants else {}
+        try:
+            resolved = endpoint_from_config(
+                name,
+                config,
+                model_reference(model),
+                region=self._region,
+                account_id=self._account,
+            )
+        except ConfigError as error:
+            raise ControlError(str(error)) from None
+        now = time.time()
+        endpoint: Json = {
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": config["EndpointConfigName"],
+            "EndpointStatus": "Creating",
+            "CreationTime": now,
+            "LastModifiedTime": now,
+            "_applied": dict(config),
+        }
+        self.endpoints[name] = endpoint
+        self.tags[arn] = list(body.get("Tags") or [])
+        task = asyncio.ensure_future(self._finish_create(endpoint, resolved))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"EndpointArn": arn}
+
+    async def _finish_create(self, endpoint: Json, resolved: ResolvedEndpoint) -> None:
+        try:
+            await asyncio.sleep(UPDATE_SECONDS)
+            if self._create is None:
+                raise RuntimeError("this emulator cannot create endpoints")
+            if self.endpoints.get(resolved.name) is not endpoint:
+                return  # deleted while it was being created
+            await self._create(resolved)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.warning("endpoint=%s creation failed: %s", resolved.name, error)
+            endpoint.update(EndpointStatus="Failed", FailureReason=str(error))
+        else:
+            endpoint.update(EndpointStatus="InService", LastModifiedTime=time.time())
+            logger.info("endpoint=%s created (model %s)", resolved.name, resolved.model)
 
     def op_DescribeEndpoint(self, body: Json) -> Json:
         _require(body, "EndpointName")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -20,9 +22,10 @@ import anyio.to_thread
 from ._aws import AwsClients
 from ._backends import MotoBackend
 from ._control import ControlPlane
+from ._delivery import DirectDelivery
 from ._faults import FaultConfig, FaultState
 from ._models import ContainerModel, build_model, check_model
-from ._queue import EndpointQueue, EndpointStats, Tracker
+from ._queue import EndpointQueue, EndpointStats, Invocation, Tracker
 from ._server import RuntimeServer
 from ._spec import (
     DEFAULT_ACCOUNT_ID,
@@ -31,14 +34,17 @@ from ._spec import (
     ConfigError,
     EndpointSpec,
     ResolvedEndpoint,
+    check_endpoint_url,
     resolve_endpoint,
     split_s3_uri,
 )
+from ._state import load_moto, load_pending, save_moto, save_pending
 
 logger = logging.getLogger("aiosagemaker.local")
 
 START_TIMEOUT_SECONDS = 60.0
 DUMMY_CREDENTIALS = ("testing", "testing")
+NOTIFICATION_DELIVERIES = ("emulator", "sns")
 
 
 class LocalEndpoint:
@@ -51,6 +57,7 @@ class LocalEndpoint:
         endpoints: The endpoints to serve.
         host: Interface for the InvokeEndpointAsync server (and moto).
         port: Port of the InvokeEndpointAsync server; 0 picks a free one.
+        aws_port: Port of moto's S3/SNS/SQS/STS server; 0 picks a free one.
         s3_endpoint_url: Use this S3-compatible endpoint instead of moto's S3.
         sns_endpoint_url: Use this SNS endpoint instead of moto's SNS.
         credentials: ``(access_key_id, secret_access_key)`` for the emulator's own S3/SNS
@@ -60,6 +67,11 @@ class LocalEndpoint:
         time_scale: Factor applied to RequestTTLSeconds and InvocationTimeoutSeconds
             (``0.001`` turns the 60 s minimum TTL into 60 ms).
         faults: Initial fault injection; see :meth:`set_faults`.
+        state_dir: Keep moto's S3/SNS/SQS state and the pending invocations in this directory:
+            written on stop, read back on start (see ``docs/emulator.md``).
+        notification_delivery: ``"emulator"`` (default): when moto serves SNS, the emulator
+            delivers notifications for topics with only SQS subscribers into moto's queues
+            itself, in SNS's raw or enveloped form; ``"sns"``: always publish through SNS.
     """
 
     def __init__(
@@ -68,6 +80,7 @@ class LocalEndpoint:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        aws_port: int = 0,
         s3_endpoint_url: str | None = None,
         sns_endpoint_url: str | None = None,
         credentials: tuple[str, str] | None = None,
@@ -75,6 +88,8 @@ class LocalEndpoint:
         account_id: str = DEFAULT_ACCOUNT_ID,
         time_scale: float = 1.0,
         faults: FaultConfig | None = None,
+        notification_delivery: str = "emulator",
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         specs = [endpoints] if isinstance(endpoints, EndpointSpec) else list(endpoints)
         if not specs:
@@ -83,12 +98,29 @@ class LocalEndpoint:
             isinstance(time_scale, int | float) and math.isfinite(time_scale) and time_scale > 0
         ):
             raise ConfigError(f"time_scale must be a positive number, got {time_scale!r}")
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"port must be between 0 and 65535, got {port}")
+        for what, value in (("port", port), ("aws_port", aws_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+                raise ConfigError(f"{what} must be between 0 and 65535, got {value!r}")
+        if s3_endpoint_url is not None:
+            s3_endpoint_url = check_endpoint_url(s3_endpoint_url, "s3_endpoint_url")
+        if sns_endpoint_url is not None:
+            sns_endpoint_url = check_endpoint_url(sns_endpoint_url, "sns_endpoint_url")
+        if notification_delivery not in NOTIFICATION_DELIVERIES:
+            raise ConfigError(
+                f"notification_delivery must be one of {', '.join(NOTIFICATION_DELIVERIES)}, "
+                f"got {notification_delivery!r}"
+            )
+        self.notification_delivery = notification_delivery
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        if self.state_dir is not None and self.state_dir.exists() and not self.state_dir.is_dir():
+            raise ConfigError(f"state_dir is not a directory: {str(self.state_dir)!r}")
+        self._serving = False
+        self._unfinished: list[tuple[str, Invocation]] = []
         self.region = region
         self.account_id = account_id
         self.host = host
         self._port = port
+        self._aws_port = aws_port
         self.time_scale = float(time_scale)
         self._endpoints: dict[str, ResolvedEndpoint] = {}
         self._tracker = Tracker()
@@ -124,7 +156,9 @@ class LocalEndpoint:
         has_topics = any(e.success_topic_arn or e.error_topic_arn for e in self._endpoints.values())
         try:
             if self._external_s3 is None or (has_topics and self._external_sns is None):
-                self._moto = MotoBackend(self.host)
+                if self.state_dir is not None and load_moto(self.state_dir):
+                    logger.info("restored S3/SNS/SQS state from %s", self.state_dir)
+                self._moto = MotoBackend(self.host, self._aws_port)
                 self._moto.start()
                 self.moto_url = self._moto.url
             self.s3_url = self._external_s3 or self.moto_url or ""
@@ -139,6 +173,7 @@ class LocalEndpoint:
         except BaseException:
             self.stop()
             raise
+        self._serving = True
         logger.info("emulator ready: runtime %s, s3 %s", self.runtime_url, self.s3_url)
 
     def stop(self) -> None:
@@ -157,7 +192,15 @@ class LocalEndpoint:
         self._loop = self._thread = None
         if self._moto is not None:
             self._moto.stop()
-            self._moto = None
+        serving, self._serving = self._serving, False
+        if serving and self.state_dir is not None:
+            save_pending(self.state_dir, self._unfinished)
+            if self._moto is not None:
+                save_moto(self.state_dir)
+            logger.info(
+                "saved state (%d pending invocations) to %s", len(self._unfinished), self.state_dir
+            )
+        self._moto = None
 
     def __enter__(self) -> LocalEndpoint:
         self.start()
@@ -203,6 +246,7 @@ class LocalEndpoint:
             sns_url=self.sns_url,
             credentials=credentials,
             max_connections=max(10, min(total, 100)),
+            direct=self._direct_delivery(),
         )
         self._aws = aws
         await aws.open()
@@ -219,25 +263,21 @@ class LocalEndpoint:
         for bucket in dict.fromkeys(buckets):
             await aws.ensure_bucket(bucket)
         for endpoint in self._endpoints.values():
-            model = build_model(endpoint.model, endpoint.max_concurrency)
-            if isinstance(model, ContainerModel) and not await model.ping():
-                logger.warning("model container %s does not answer GET /ping", model.url)
-            queue = EndpointQueue(
-                endpoint, model, aws, self._faults, self._tracker, self.time_scale
-            )
-            self._queues[endpoint.name] = queue
-            queue.start()
+            await self._start_queue(endpoint)
         control = ControlPlane(
             self._queues,
             region=self.region,
             account_id=self.account_id,
             ensure_resources=self._ensure_resources,
+            create_endpoint=self._create_endpoint,
         )
         for endpoint in self._endpoints.values():
             model_ref = endpoint.model
             image = model_ref if isinstance(model_ref, str) else "aiosagemaker-local/python-model"
             control.register(endpoint, image)
         self._control = control
+        if self.state_dir is not None:
+            self._restore_pending(self.state_dir)
         server = RuntimeServer(
             self._queues, self._faults, self._tracker, self.account_id, control.handle
         )
@@ -249,6 +289,9 @@ class LocalEndpoint:
     async def _astop(self) -> None:
         if self._server is not None:
             await self._server.stop()
+        self._unfinished = [
+            (name, item) for name, queue in self._queues.items() for item in queue.pending()
+        ]
         if self._control is not None:
             await self._control.stop()
         for queue in self._queues.values():
@@ -256,6 +299,46 @@ class LocalEndpoint:
         if self._aws is not None:
             await self._aws.close()
         self._tracker.abandon()
+
+    def _restore_pending(self, state_dir: Path) -> None:
+        restored = 0
+        for name, item in load_pending(state_dir):
+            queue = self._queues.get(name)
+            if queue is None:
+                logger.warning(
+                    "dropping pending inference %s: no endpoint %r", item.inference_id, name
+                )
+                continue
+            queue.submit(item, restored=True)
+            restored += 1
+        if restored:
+            logger.info("resumed %d pending invocations from %s", restored, state_dir)
+
+    def _direct_delivery(self) -> DirectDelivery | None:
+        if self.notification_delivery != "emulator" or self._external_sns is not None:
+            return None
+        if self.sns_url is None:
+            return None
+        return DirectDelivery(self.sns_url)
+
+    async def _start_queue(self, endpoint: ResolvedEndpoint) -> None:
+        assert self._aws is not None
+        model = build_model(endpoint.model, endpoint.max_concurrency)
+        if isinstance(model, ContainerModel) and not await model.ping():
+            logger.warning("model container %s does not answer GET /ping", model.url)
+        queue = EndpointQueue(
+            endpoint, model, self._aws, self._faults, self._tracker, self.time_scale
+        )
+        self._queues[endpoint.name] = queue
+        queue.start()
+
+    async def _create_endpoint(self, endpoint: ResolvedEndpoint) -> None:
+        """Start serving an endpoint made by CreateEndpoint (its buckets and topics first)."""
+        check_model(endpoint.model)
+        await self._ensure_resources(endpoint.async_inference_config())
+        self._tracker.add_endpoint(endpoint.name)
+        self._endpoints[endpoint.name] = endpoint
+        await self._start_queue(endpoint)
 
     async def _ensure_resources(self, async_config: dict[str, Any]) -> None:
         """Create the buckets and topics an UpdateEndpoint's AsyncInferenceConfig names."""

@@ -9,6 +9,8 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -195,6 +197,17 @@ def container_base_url(url: str) -> str:
         raise ConfigError(f"bad container URL {url!r}: expected http://host[:port]")
     netloc = parts.netloc if parts.port else f"{parts.netloc}:{DEFAULT_CONTAINER_PORT}"
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def cwd_importable() -> None:
+    """Put the current directory first on ``sys.path`` (as ``python -m`` does).
+
+    Both command-line entry points call this, so ``--model mymodel:predict`` finds
+    ``./mymodel.py`` from ``aiosagemaker local serve`` as from ``python -m aiosagemaker.local``.
+    """
+    cwd = os.getcwd()
+    if sys.path[:1] not in ([""], [cwd]):
+        sys.path.insert(0, cwd)
 
 
 def import_callable(reference: str) -> Callable[..., Any]:

@@ -1,6 +1,7 @@
 """SNS notification messages in the schema of real SageMaker async-inference notifications.
 
-See service-contract §A5. Choices where the schema is unverified: ``failureLocation`` goes under
+The schema follows real notifications seen in the wild (AWS's documentation shows no full
+sample). Choices where the schema is unverified: ``failureLocation`` goes under
 ``responseParameters`` (with ``contentType`` ``text/plain``); ``responseBody`` is added to error
 notifications too when ``ERROR_NOTIFICATION_TOPIC`` is in ``IncludeInferenceResponseIn``, holding
 the failure reason.

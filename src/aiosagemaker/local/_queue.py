@@ -136,6 +136,7 @@ class EndpointQueue:
         self._queue: asyncio.Queue[Invocation] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._handles: set[asyncio.TimerHandle] = set()
+        self._live: dict[int, Invocation] = {}
         tracker.add_endpoint(endpoint.name)
 
     def start(self) -> None:
@@ -153,10 +154,23 @@ class EndpointQueue:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._model.close()
 
-    def submit(self, item: Invocation) -> None:
-        """Enqueue an accepted invocation and arm its TTL."""
+    def pending(self) -> list[Invocation]:
+        """Invocations accepted and not finished (queued or running), oldest first."""
+        return sorted(self._live.values(), key=lambda item: item.received)
+
+    def submit(self, item: Invocation, *, restored: bool = False) -> None:
+        """Enqueue an accepted invocation and arm its TTL.
+
+        ``restored``: the invocation was accepted before a restart; its TTL counts from its
+        original arrival, and it is queued again even if it had started running.
+        """
+        item.state = "queued"
+        self._live[id(item)] = item
         self._tracker.update(self.endpoint.name, pending=1, accepted=1, queued=1)
         ttl = item.request.request_ttl_seconds * self._time_scale
+        if restored:
+            waited = (datetime.now(timezone.utc) - item.received).total_seconds()
+            ttl = max(0.0, ttl - waited)
         loop = asyncio.get_running_loop()
         item.ttl_handle = loop.call_later(ttl, self._expire_queued, item)
         self._handles.add(item.ttl_handle)
@@ -271,6 +285,7 @@ class EndpointQueue:
             item.inference_id,
             item.output_location,
         )
+        self._live.pop(id(item), None)
         self._tracker.update(endpoint.name, pending=-1, completed=1)
 
     async def _finish_failure(self, item: Invocation, reason: str, outcome: str) -> None:
@@ -301,6 +316,7 @@ class EndpointQueue:
             "Expired" if outcome == "expired" else "Failed",
             reason,
         )
+        self._live.pop(id(item), None)
         self._tracker.update(endpoint.name, pending=-1, **{outcome: 1})
 
     def _message(

@@ -42,7 +42,7 @@ H_FILENAME = "X-Amzn-SageMaker-Filename"
 H_OUTPUT_LOCATION = "X-Amzn-SageMaker-OutputLocation"
 H_FAILURE_LOCATION = "X-Amzn-SageMaker-FailureLocation"
 
-_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
+ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 _ASCII = re.compile(r"[\x00-\x7f]*")
 _INFERENCE_ID = re.compile(r"\S[\x20-\x7e]*")
 _INPUT_LOCATION = re.compile(r"(https|s3)://([^/]+)/?(.*)", re.DOTALL)
@@ -130,7 +130,7 @@ def validate_endpoint_name(name: str) -> None:
         name,
         max_len=ENDPOINT_NAME_MAX,
         min_len=1,
-        pattern=_ENDPOINT_NAME,
+        pattern=ENDPOINT_NAME_PATTERN,
         pattern_text="^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     )
     errors.raise_if_any()

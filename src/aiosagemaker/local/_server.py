@@ -1,6 +1,7 @@
 """The InvokeEndpointAsync server (aiohttp): ``POST /endpoints/{EndpointName}/async-invocations``.
 
 ``POST /`` (``X-Amz-Target: SageMaker.<Operation>``) goes to the control plane, when one is given.
+``GET /ping`` answers 200 with an empty body once the server is up (a health check).
 
 Answers 202 with ``{"InferenceId": ...}`` and the Output/Failure location headers, or a
 rest-json error (``x-amzn-ErrorType`` + ``{"message": ...}``): 400 ``ValidationError``, 404 for
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -36,6 +36,7 @@ from ._request import (
     parse_request,
     validate_endpoint_name,
 )
+from ._sockets import bind_socket
 from ._spec import ResolvedEndpoint
 
 logger = logging.getLogger("aiosagemaker.local")
@@ -116,6 +117,7 @@ class RuntimeServer:
         """Build the aiohttp application."""
         app = web.Application(middlewares=[self._errors], client_max_size=INLINE_BODY_MAX_BYTES + 1)
         app.router.add_post("/endpoints/{name}/async-invocations", self._invoke)
+        app.router.add_get("/ping", self._ping)
         if self._control is not None:  # the control plane (JSON protocol, X-Amz-Target)
             app.router.add_post("/", self._control)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -123,14 +125,7 @@ class RuntimeServer:
 
     async def start(self, host: str, port: int) -> None:
         """Bind ``host:port`` (0 = a free port) and serve."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bind_socket(host, port, "the runtime server")
         self.port = sock.getsockname()[1]
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -159,6 +154,9 @@ class RuntimeServer:
         except Exception:
             logger.exception("internal failure handling %s %s", request.method, request.path)
             return error_response(InternalFailure("An internal error occurred in the emulator."))
+
+    async def _ping(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=200, body=b"")
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         raise UnknownOperation(f"No operation matches {request.method} {request.path}.")

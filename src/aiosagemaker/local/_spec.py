@@ -149,6 +149,24 @@ def topic_arn(topic: str, *, region: str, account_id: str) -> str:
     return f"arn:aws:sns:{region}:{account_id}:{topic}"
 
 
+def check_endpoint_url(url: str, what: str) -> str:
+    """Validate an ``http(s)://host[:port]`` service URL (``--s3-endpoint-url`` and the like).
+
+    Raises:
+        ConfigError: Not an http or https URL with a host and a valid port.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port <= 65535
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(f"{what}: not an http(s)://host[:port] URL: {url!r}")
+    return url.rstrip("/")
+
+
 def _s3_path(value: str, what: str) -> str:
     path = value.rstrip("/")
     split_s3_uri(path)
