@@ -458,8 +458,8 @@ def main() -> None:
     parser.add_argument(
         "--notifications-max-n",
         type=int,
-        default=1000,
-        help="largest N for notifications (moto SNS/SQS saturates beyond)",
+        default=10000,
+        help="largest N for notifications",
     )
     parser.add_argument("--latency", default="uniform:1.5,2.5", help="emulator model latency")
     parser.add_argument("--seed", type=int, default=7)
