@@ -54,6 +54,7 @@ def demo(session: nox.Session) -> None:
 # installs together (the newest SDK 2.x needs a botocore newer than aioboto3 15.x allows).
 SDK_BENCH_DEPS = ["sagemaker==2.254.1", "boto3==1.40.61", "botocore==1.40.61"]
 SDK_BENCH_VENV = Path(".bench/sdk-venv")
+LINE_140_VENV = Path(".bench/aioboto3-venv")
 
 
 @nox.session
@@ -71,11 +72,18 @@ def bench(session: nox.Session) -> None:
     if not sdk_python.exists():
         session.run("python", "-m", "venv", str(SDK_BENCH_VENV))
     session.run(str(sdk_python), "-m", "pip", "install", "-q", *SDK_BENCH_DEPS, external=True)
+    line_140 = LINE_140_VENV / "bin" / "python"
+    if not line_140.exists():
+        session.run("python", "-m", "venv", str(LINE_140_VENV))
+    session.run(str(line_140), "-m", "pip", "install", "-q", *LINES["aioboto3"], external=True)
+    session.run("python", "benchmarks/bench_pending.py", "--output", "benchmarks/pending.json")
     session.run(
         "python",
         "benchmarks/bench_clients.py",
         "--sdk-python",
         str(sdk_python),
+        "--botocore140-python",
+        str(line_140),
         "--output",
         "benchmarks/results.json",
         "--docs",

@@ -33,7 +33,7 @@ ENDPOINT = "bench"
 NOTIFY_ENDPOINT = "bench-notify"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-VARIANTS = ["floor", "polling", "polling-get", "notifications", "sdk"]
+VARIANTS = ["floor", "polling", "polling-get", "polling-1.40", "notifications", "sdk"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -152,8 +152,10 @@ def run_client(
     """Run one variant at one N in a fresh process; return its record."""
     http_json(f"{servers.s3_url}/_bench/reset", "POST")
     times_file = workdir / f"times-{variant}-{n}.json"
-    python = args.sdk_python if variant == "sdk" else sys.executable
-    command = [python, str(HERE / "clients.py"), "--variant", variant, "--n", str(n)]
+    python = {"sdk": args.sdk_python, "polling-1.40": args.botocore140_python}.get(variant)
+    client_variant = "polling" if variant == "polling-1.40" else variant
+    command = [python or sys.executable, str(HERE / "clients.py"), "--variant", client_variant]
+    command += ["--n", str(n)]
     command += ["--bucket", BUCKET, "--times", str(times_file)]
     command += ["--delay", str(args.delay), "--max-attempts", str(args.max_attempts)]
     if variant == "notifications":
@@ -456,6 +458,10 @@ def main() -> None:
     parser.add_argument("--sdk-python", help="python of the SDK environment (skip SDK if unset)")
     parser.add_argument("--sdk-max-n", type=int, default=10000, help="largest N for the SDK")
     parser.add_argument(
+        "--botocore140-python",
+        help="python of an environment with aioboto3 15.x / botocore 1.40 (the polling-1.40 row)",
+    )
+    parser.add_argument(
         "--notifications-max-n",
         type=int,
         default=10000,
@@ -497,6 +503,8 @@ def main() -> None:
             for n in args.n:
                 for variant in args.variants:
                     if variant == "sdk" and not args.sdk_python:
+                        continue
+                    if variant == "polling-1.40" and not args.botocore140_python:
                         continue
                     if variant == "sdk" and n > args.sdk_max_n:
                         results["records"].append(

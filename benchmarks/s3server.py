@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import hashlib
+import itertools
 import resource
 import signal
 import sys
@@ -44,6 +46,8 @@ class Store:
 
     def __init__(self) -> None:
         self.buckets: dict[str, dict[str, StoredObject]] = {}
+        self.sorted_keys: dict[str, list[str]] = {}
+        """Each bucket's keys in order, kept up to date: a LIST costs O(page), not O(bucket)."""
         self.counts: Counter[str] = Counter()
         self.backend_counts: Counter[str] = Counter()
         self.result_prefixes: tuple[str, ...] = ("outputs/", "failures/")
@@ -53,6 +57,8 @@ class Store:
         """Forget objects (keep buckets) and zero the counters."""
         for objects in self.buckets.values():
             objects.clear()
+        for ordered in self.sorted_keys.values():
+            ordered.clear()
         self.counts.clear()
         self.backend_counts.clear()
 
@@ -152,6 +158,7 @@ def build_app(store: Store) -> web.Application:
             if name in store.buckets:
                 return _error(409, "BucketAlreadyOwnedByYou", "bucket exists", f"/{name}")
             store.buckets[name] = {}
+            store.sorted_keys[name] = []
             return web.Response(headers={"Location": f"/{name}"})
         objects = store.buckets.get(name)
         if method == "HEAD":
@@ -175,15 +182,26 @@ def build_app(store: Store) -> web.Application:
         token = request.query.get("continuation-token", "")
         after = max(after, token)
         limit = min(int(request.query.get("max-keys", "1000")), 1000)
-        keys = sorted(k for k in objects if k.startswith(prefix) and k > after)
-        page, more = keys[:limit], len(keys) > limit
+        ordered = store.sorted_keys[name]
+        start = max(bisect.bisect_left(ordered, prefix), bisect.bisect_right(ordered, after))
+        page: list[str] = []
+        more = False
+        for key in itertools.islice(ordered, start, None):
+            if not key.startswith(prefix):
+                break
+            if len(page) == limit:
+                more = True
+                break
+            page.append(key)
         contents = "".join(
             f"<Contents><Key>{escape(k)}</Key><ETag>{escape(objects[k].etag)}</ETag>"
             f"<Size>{len(objects[k].body)}</Size><StorageClass>STANDARD</StorageClass>"
             "<LastModified>2026-01-01T00:00:00.000Z</LastModified></Contents>"
             for k in page
         )
-        next_token = f"<NextContinuationToken>{escape(page[-1])}</NextContinuationToken>"
+        next_token = (
+            f"<NextContinuationToken>{escape(page[-1])}</NextContinuationToken>" if page else ""
+        )
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult>'
             f"<Name>{escape(name)}</Name><Prefix>{escape(prefix)}</Prefix>"
@@ -206,6 +224,8 @@ def build_app(store: Store) -> web.Application:
                 data = _decode_aws_chunked(data)
             etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
             content_type = request.headers.get("Content-Type", "application/octet-stream")
+            if key not in objects:
+                bisect.insort(store.sorted_keys[name], key)
             objects[key] = StoredObject(data, content_type, etag, time.time())
             return web.Response(headers={"ETag": etag})
         if method == "HEAD":
@@ -226,8 +246,9 @@ def build_app(store: Store) -> web.Application:
             return web.Response(body=found.body, headers=_object_headers(found))
         if method == "DELETE":
             store.count_object_request("DeleteObject", key)
-            if objects is not None:
-                objects.pop(key, None)
+            if objects is not None and objects.pop(key, None) is not None:
+                ordered = store.sorted_keys[name]
+                del ordered[bisect.bisect_left(ordered, key)]
             return web.Response(status=204)
         store.counts[f"unsupported {method}"] += 1
         return _error(501, "NotImplemented", f"{method} on an object is not served")

@@ -70,3 +70,32 @@ def test_max_concurrency_sizes_the_pool_unless_the_config_does() -> None:
     assert make_predictor(max_concurrency=200)._factory.max_pool_connections == 200
     sized = make_predictor(max_concurrency=200, client_config=Config(max_pool_connections=20))
     assert sized._factory.max_pool_connections == 20
+
+
+def test_fast_timestamps_match_botocore() -> None:
+    import botocore.utils
+
+    from aiosagemaker._clients import parse_timestamp
+
+    for text in ("2026-01-01T00:00:00.000Z", "2026-12-02T15:16:17.123456Z",
+                 "Wed, 02 Dec 2026 15:16:17 GMT", "1700000000"):  # fmt: skip
+        assert parse_timestamp(text) == botocore.utils.parse_timestamp(text), text
+
+
+@pytest.mark.anyio
+async def test_only_the_librarys_own_s3_client_gets_fast_timestamps(
+    aws_env: dict[str, str],
+) -> None:
+    from aiobotocore.session import get_session
+
+    from aiosagemaker._clients import parse_timestamp
+    from helpers import make_predictor
+
+    session = get_session()
+    async with make_predictor(session=session) as predictor, session.create_client("s3") as own:
+        assert predictor._transport is not None
+        ours = predictor._transport.client._endpoint._response_parser_factory
+        assert ours._defaults["timestamp_parser"] is parse_timestamp
+        theirs = own._endpoint._response_parser_factory
+        assert theirs._defaults.get("timestamp_parser") is not parse_timestamp
+        assert await predictor.predict({"output": "ok"}) == "ok"

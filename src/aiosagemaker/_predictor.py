@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from . import _management
 from ._aws_errors import error_code, error_message
 from ._batch import BatchProgress, BatchRun
-from ._clients import ClientFactory
+from ._clients import ClientFactory, fast_timestamps
 from ._config import DEFAULT_WAITER_CONFIG, WaiterConfig, check_positive
 from ._exceptions import (
     EndpointNotFoundError,
@@ -256,6 +256,7 @@ class AsyncPredictor:
             async with AsyncExitStack() as stack:
                 runtime = await stack.enter_async_context(self._factory.client("sagemaker-runtime"))
                 s3 = await stack.enter_async_context(self._factory.client("s3"))
+                fast_timestamps(s3)
                 limiter = anyio.CapacityLimiter(
                     self._max_concurrency or self._factory.max_pool_connections
                 )

@@ -85,6 +85,9 @@ MAX_BACKOFF = 1.0
 """Longest pause of a group after transient S3 errors."""
 CHECK_TIMEOUT = 10.0
 """A check (all pages of a listing, or one round of GETs) that takes longer is abandoned."""
+KEYS_PER_GET = 30
+"""Listed keys that cost the client as much CPU to parse as one GET request (measured: about
+30 us per key in botocore's XML parser against about 1 ms per GET)."""
 HANDOFF_BYTES = 1024 * 1024
 """A probing GET reads a found result up to this size and hands the bytes to the waiter;
 a larger one is left for the waiter to stream (one more GET)."""
@@ -342,9 +345,10 @@ class WaitingEngine:
             assert due is not None
             gap = max(MIN_GAP, regular.interval())
             start = min(start, max(due, group.last_check + gap))
-            if self._worth_listing(group, group.size):
-                # A LIST serves every probe of the group: look twice per interval (the extra
-                # looks find results sooner and use up no wait's checks).
+            if self._worth_listing(group, group.size) and 2 * group.size >= group.keys_listed:
+                # A LIST serves every probe of the group: while most of what it returns is
+                # still awaited, look twice per interval (the extra looks find results sooner
+                # and use up no wait's checks).
                 start = min(start, group.last_check + max(MIN_GAP, gap / 2))
         start = max(start, group.retry_at)
         if start > now:
@@ -352,7 +356,7 @@ class WaitingEngine:
         due_probes = group.pop_due(now)
         if due_probes:
             listing = self._choose_listing(group, len(due_probes))
-        elif self._worth_listing(group, group.size):
+        elif self._worth_listing(group, group.size) and 2 * group.size >= group.keys_listed:
             listing = True  # the extra look of a large group
         else:  # nothing due after all (cannot happen by the rules above): look again soon
             return now + MIN_GAP
@@ -369,10 +373,17 @@ class WaitingEngine:
         return self._worth_listing(group, due)
 
     def _worth_listing(self, group: Group, probes: int) -> bool:
-        """Whether one LIST of the group costs less than a GET for each of ``probes``."""
+        """Whether one LIST of the group costs less than a GET for each of ``probes``.
+
+        Both in S3 requests (a LIST page is billed like :data:`LIST_PRICE` GETs) and in the
+        client's CPU (parsing the keys the last listing returned, :data:`KEYS_PER_GET` of them
+        per GET): a prefix holding many results already fetched is checked by GET instead.
+        """
         if self.detection == "get" or not group.list_allowed:
             return False
-        return self.detection == "list" or probes > LIST_PRICE * group.pages
+        if self.detection == "list":
+            return True
+        return probes > LIST_PRICE * group.pages and probes * KEYS_PER_GET > group.keys_listed
 
     async def _check(self, group: Group, due: list[Probe], listing: bool, started: float) -> None:
         try:
@@ -401,7 +412,7 @@ class WaitingEngine:
     async def _list(self, group: Group, due: list[Probe], started: float) -> None:
         """List the group's prefix; every listed key that a probe waits for is found."""
         token: str | None = None
-        pages = 0
+        pages = listed = 0
         while True:
             await self.budget.take()
             try:
@@ -410,6 +421,7 @@ class WaitingEngine:
                 self._list_failed(group, due, error)
                 return
             pages += 1
+            listed += len(page.sizes)
             self.stats.list_pages += 1
             for key in page.sizes.keys() & group.probes.keys():
                 for probe in list(group.probes.get(key, ())):
@@ -424,6 +436,7 @@ class WaitingEngine:
             token = page.next_token
         self.stats.lists += 1
         group.pages = pages
+        group.keys_listed = listed
         group.backoff = 0.0
         self._satisfy(due, started)
 

@@ -63,10 +63,10 @@ class Probe:
     """One location of one entry, with its place in the entry's schedule.
 
     ``stride`` > 1 makes a failure probe look only at every n-th scheduled check (and the
-    last one).
+    last one). The next due time is kept, not recomputed: the scheduler asks often.
     """
 
-    __slots__ = ("entry", "group", "index", "kind", "scope", "stride", "uri")
+    __slots__ = ("_due", "_urgent", "entry", "group", "index", "kind", "scope", "stride", "uri")
 
     def __init__(self, entry: Entry, kind: ProbeKind, uri: S3Uri, stride: int = 1) -> None:
         self.entry = entry
@@ -76,30 +76,37 @@ class Probe:
         self.index = 0
         self.group: Group | None = None
         self.scope: anyio.CancelScope | None = None
+        self._due: float | None = None
+        self._urgent = True
+        self._refresh()
 
-    def due(self) -> float | None:
-        """When this probe's next check is due (None: no check is left)."""
+    def _refresh(self) -> None:
+        """Move to the next check this probe makes (skipping strided ones), cache its time."""
         schedule = self.entry.schedule
         while True:
             due = schedule.time(self.index)
-            if due is None or self.stride == 1 or (self.index + 1) % self.stride == 0:
-                return due
-            if schedule.is_last(self.index):
-                return due
+            last = due is not None and schedule.is_last(self.index)
+            if due is None or last or self.stride == 1 or (self.index + 1) % self.stride == 0:
+                break
             self.index += 1
+        self._due = due
+        self._urgent = self.index == 0 or last
+
+    def due(self) -> float | None:
+        """When this probe's next check is due (None: no check is left)."""
+        return self._due
 
     def urgent(self) -> bool:
         """The first and the last check are never put off to batch them with others."""
-        return self.index == 0 or self.entry.schedule.is_last(self.index)
+        return self._urgent
 
     def interval(self) -> float:
         """The current spacing of this probe's checks (0 for the first)."""
         schedule = self.entry.schedule
-        due = schedule.time(self.index)
-        before = schedule.time(self.index - 1) if self.index > 0 else None
-        if due is None or before is None:
+        if self._due is None or self.index == 0:
             return 0.0
-        return due - before
+        before = schedule.time(self.index - 1)
+        return 0.0 if before is None else self._due - before
 
     def satisfy(self, started: float) -> None:
         """A check that started at ``started`` found nothing: it counts as one scheduled check.
@@ -108,11 +115,12 @@ class Probe:
         missed but one, so that it catches up with one check instead of a burst.
         """
         schedule = self.entry.schedule
-        if (due := schedule.time(self.index)) is None or due > started:
+        if self._due is None or self._due > started:
             return
         self.index += 1
         while (after := schedule.time(self.index + 1)) is not None and after <= started:
             self.index += 1
+        self._refresh()
         if self.kind == "output":
             self.entry.attempts = max(self.entry.attempts, self.index)
 
@@ -224,6 +232,7 @@ class Group:
         "bucket",
         "heaps",
         "inflight",
+        "keys_listed",
         "last_check",
         "list_allowed",
         "pages",
@@ -245,6 +254,7 @@ class Group:
         self.scope: anyio.CancelScope | None = None
         self.last_check = float("-inf")
         self.pages = 1
+        self.keys_listed = 0
         self.list_allowed = True
         self.backoff = 0.0
         self.retry_at = float("-inf")
