@@ -28,6 +28,7 @@ from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
 from ._response import AsyncInferenceResponse, ResponseBinding
 from ._s3 import S3Transport, S3Uri, input_key
+from ._telemetry import Telemetry
 from ._tokens import decode_token, token_key
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
@@ -133,6 +134,8 @@ class AsyncPredictor:
             listings see only them: ``"auto"`` (``aiosagemaker-<8 hex>``, skipped on an older
             botocore), a string of your own, or None for none. A sub-prefix is added per
             1,000 submissions (``<extension>/<n>``).
+        telemetry: Record OpenTelemetry spans and counters when ``opentelemetry-api`` is
+            installed (``pip install 'aiosagemaker[otel]'``); never payloads or results.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -161,6 +164,7 @@ class AsyncPredictor:
         s3_requests_per_second: float = DEFAULT_S3_REQUESTS_PER_SECOND,
         detection: Detection = "auto",
         output_path_extension: str | None = "auto",
+        telemetry: bool = True,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -218,6 +222,7 @@ class AsyncPredictor:
         self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
+        self._telemetry = Telemetry(enabled=bool(telemetry))
         self._result_prefixes: set[str] = set()
 
     def __repr__(self) -> str:
@@ -266,6 +271,7 @@ class AsyncPredictor:
                     limiter,
                     max_retries=self._transient_retries,
                     on_throttle=budget.throttled,
+                    on_request=self._telemetry.s3_request if self._telemetry.enabled else None,
                 )
                 sqs = None
                 if self.notifications is not None:
@@ -298,6 +304,7 @@ class AsyncPredictor:
             waiter_config=self.waiter_config,
             endpoint_name=self.endpoint_name,
             max_result_bytes=self.max_result_bytes,
+            telemetry=self._telemetry,
         )
 
     @property
@@ -333,6 +340,17 @@ class AsyncPredictor:
             )
         target = None if input_path is None else S3Uri.parse(input_path, what="input_path")
         args = self._request_args(initial_args, inference_id)
+        with self._telemetry.span("submit", endpoint=self.endpoint_name) as span:
+            response = await self._submit(data, target, args)
+            if span is not None:
+                span.set_attribute("aiosagemaker.inference_id", response.inference_id or "")
+                span.set_attribute("aiosagemaker.output_path", response.output_path)
+        self._telemetry.count("inferences.submitted", endpoint=self.endpoint_name)
+        return response
+
+    async def _submit(
+        self, data: Any, target: S3Uri | None, args: dict[str, Any]
+    ) -> AsyncInferenceResponse:
         await self._open()
         assert self._transport is not None
         if data is not None:
@@ -354,7 +372,7 @@ class AsyncPredictor:
             self,
             response["OutputLocation"],
             response.get("FailureLocation"),
-            response.get("InferenceId") or inference_id,
+            response.get("InferenceId") or args.get("InferenceId"),
         )
 
     async def predict(

@@ -15,8 +15,14 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from ._config import WaiterConfig
-from ._exceptions import AsyncInferenceModelError, ResultDeserializationError
+from ._exceptions import (
+    AsyncInferenceModelError,
+    ObjectNotExistedError,
+    PollingTimeoutError,
+    ResultDeserializationError,
+)
 from ._s3 import Consume, Fetched, S3Uri, read_all
+from ._telemetry import Telemetry
 from ._tokens import encode_token, token_key
 from ._types import Deserializer
 from ._waiting import Completed, Outcome, ResultLocations, WaitingEngine
@@ -26,6 +32,7 @@ __all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding"]
 
 T = TypeVar("T")
 _UNSET: Any = object()
+_NO_TELEMETRY = Telemetry(enabled=False)
 
 
 class InferenceStatus(str, enum.Enum):
@@ -49,6 +56,7 @@ class ResponseBinding:
         waiter_config: What ``await response`` waits with.
         endpoint_name: Written into continuation tokens.
         max_result_bytes: ``get_result`` refuses larger results (None: no limit).
+        telemetry: Spans and counters (None: none).
     """
 
     engine: Callable[[], Awaitable[WaitingEngine]]
@@ -56,6 +64,7 @@ class ResponseBinding:
     waiter_config: WaiterConfig
     endpoint_name: str
     max_result_bytes: int | None
+    telemetry: Telemetry | None = None
 
 
 class BindingSource(Protocol):
@@ -261,13 +270,37 @@ class AsyncInferenceResponse:
         self, waiter_config: WaiterConfig | None, consume: Consume[T], max_bytes: int | None
     ) -> Fetched[T]:
         engine = await self._binding.engine()
-        if waiter_config is None:
-            outcome = await engine.check_once(self._locations, consume, max_bytes=max_bytes)
-        else:
-            outcome = await engine.wait(
-                self._locations, waiter_config, consume, max_bytes=max_bytes
-            )
-        return self._unwrap(outcome)
+        with self._telemetry().span(
+            "wait",
+            endpoint=self._binding.endpoint_name,
+            inference_id=self.inference_id,
+            output_path=self.output_path,
+        ):
+            try:
+                if waiter_config is None:
+                    outcome = await engine.check_once(self._locations, consume, max_bytes=max_bytes)
+                else:
+                    outcome = await engine.wait(
+                        self._locations, waiter_config, consume, max_bytes=max_bytes
+                    )
+                fetched = self._unwrap(outcome)
+            except Exception as error:
+                self._count_outcome(error)
+                raise
+            self._count_outcome(None)
+            return fetched
+
+    def _telemetry(self) -> Telemetry:
+        return self._binding.telemetry or _NO_TELEMETRY
+
+    def _count_outcome(self, error: BaseException | None) -> None:
+        endpoint = self._binding.endpoint_name
+        if error is None:
+            self._telemetry().count("inferences.completed", endpoint=endpoint)
+        elif isinstance(error, PollingTimeoutError):
+            self._telemetry().count("inferences.timed_out", endpoint=endpoint)
+        elif not isinstance(error, ObjectNotExistedError):
+            self._telemetry().count("inferences.failed", endpoint=endpoint)
 
     def _unwrap(self, outcome: Outcome[T]) -> Fetched[T]:
         if isinstance(outcome, Completed):
@@ -302,6 +335,7 @@ class AsyncInferenceResponse:
                     self._keep(self._unwrap(outcome))
             except Exception as failure:
                 self._error = failure
+            self._count_outcome(self.exception())
             on_settled()
 
         entry = engine.watch(

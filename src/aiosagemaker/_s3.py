@@ -131,6 +131,7 @@ class S3Transport:
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
+        on_request: Called with the operation name of every request (telemetry counts them).
     """
 
     def __init__(
@@ -141,8 +142,10 @@ class S3Transport:
         max_retries: int = 3,
         retry_delay: float = 0.1,
         on_throttle: Callable[[], None] | None = None,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
+        self.on_request = on_request
         self.limiter = limiter
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -164,6 +167,7 @@ class S3Transport:
             ObjectTooLarge: the object is larger than ``max_bytes`` (its body is not read).
         """
         await self._acquire()
+        self._count("GetObject")
         try:
             try:
                 response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
@@ -209,6 +213,7 @@ class S3Transport:
         if token is not None:
             params["ContinuationToken"] = token
         await self._acquire()
+        self._count("ListObjectsV2")
         try:
             response = await self.client.list_objects_v2(**params)
         finally:
@@ -230,6 +235,7 @@ class S3Transport:
             if hasattr(body, "seek"):
                 body.seek(0)
             await self._acquire()
+            self._count("PutObject")
             try:
                 if upload_fileobj is not None and hasattr(body, "read"):
                     # aioboto3's transfer helper: multipart upload for large file objects
@@ -244,6 +250,10 @@ class S3Transport:
                 self.limiter.release()
 
         await self._with_retries(attempt, uri, "write", context, missing_is_fatal=True)
+
+    def _count(self, operation: str) -> None:
+        if self.on_request is not None:
+            self.on_request(operation)
 
     async def _acquire(self) -> None:
         """Take a limiter token; without the two scheduler round trips of ``async with``.
