@@ -14,40 +14,17 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 
+from .._cli_args import EXIT_USAGE, OneLineParser, fail, positive_int
 from .._exceptions import AsyncInferenceError
 from ._batch_job import BatchJob, encode_result
 
 __all__ = ["main"]
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        _fail(message)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    text = str(message).strip()
-    sys.stderr.write(f"aiosagemaker: error: {text.splitlines()[0] if text else 'error'}\n")
-    raise SystemExit(code)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _seconds(text: str) -> float:
@@ -62,8 +39,8 @@ def _seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The client commands' parser (``local`` is handed to the emulator's)."""
-    parser = _Parser(prog="aiosagemaker", description="aiosagemaker tools")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="aiosagemaker", description="aiosagemaker tools")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser("local", help="the local async-endpoint emulator (aiosagemaker[local])")
 
     batch = commands.add_parser("batch", help="a durable, resumable batch over a JSONL file")
@@ -71,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("input", type=Path, help="JSONL file: one JSON payload per line")
     batch.add_argument("--output", type=Path, required=True, help="JSONL file of outcomes")
     batch.add_argument("--state", type=Path, help="state file (default: OUTPUT.state.db)")
-    batch.add_argument("--concurrency", type=_positive_int, default=64)
+    batch.add_argument("--concurrency", type=positive_int, default=64)
     batch.add_argument("--content-type", default="application/json")
     batch.add_argument("--accept", default="application/json")
     batch.add_argument("--bucket", help="bucket for uploaded inputs (default: the SDK's)")
@@ -117,7 +94,7 @@ def _waiter(timeout: float) -> Any:
 
 async def _batch(args: argparse.Namespace) -> int:
     if not args.input.is_file():
-        _fail(f"no such input file: {args.input}")
+        fail(f"no such input file: {args.input}")
     job = BatchJob(
         endpoint=args.endpoint,
         input_path=args.input,
@@ -163,11 +140,11 @@ def _payload(args: argparse.Namespace) -> bytes:
         try:
             return Path(args.file).read_bytes()
         except OSError as error:
-            _fail(f"cannot read {args.file}: {error.strerror}")
+            fail(f"cannot read {args.file}: {error.strerror}")
     try:
         json.loads(args.data)
     except ValueError as error:
-        _fail(f"--data is not JSON: {error}")
+        fail(f"--data is not JSON: {error}")
     return str(args.data).encode()
 
 
@@ -218,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from ..local._cli import main as local_main
         except ImportError as error:
-            _fail(
+            fail(
                 f"the emulator needs the [local] extra ({error}): pip install 'aiosagemaker[local]'"
             )
         return local_main(arguments)
@@ -231,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(_result, args)
     except (AsyncInferenceError, ValueError, TypeError) as error:
         code = EXIT_USAGE if isinstance(error, (ValueError, TypeError)) else 1
-        _fail(f"{type(error).__name__}: {error}", code)
+        fail(f"{type(error).__name__}: {error}", code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED

@@ -17,40 +17,16 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import NoReturn
 
+from .._cli_args import OneLineParser, fail, positive_int
 from ._models import cwd_importable
 from ._spec import ConfigError
 
 DEFAULT_MODEL = "aiosagemaker.local.models:demo"
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        _fail(message)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else "error"
-    sys.stderr.write(f"aiosagemaker: error: {first_line}\n")
-    raise SystemExit(code)
 
 
 class _Interrupted(BaseException):
     """SIGINT or SIGTERM arrived while the emulator was starting."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _port(text: str) -> int:
@@ -75,10 +51,12 @@ def _non_negative_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``aiosagemaker`` argument parser."""
-    parser = _Parser(prog="aiosagemaker", description="aiosagemaker tools")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="aiosagemaker", description="aiosagemaker tools")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     local = commands.add_parser("local", help="the local async-endpoint emulator")
-    local_commands = local.add_subparsers(dest="local_command", required=True, parser_class=_Parser)
+    local_commands = local.add_subparsers(
+        dest="local_command", required=True, parser_class=OneLineParser
+    )
     serve = local_commands.add_parser(
         "serve",
         help="serve InvokeEndpointAsync (plus moto S3/SNS/SQS/STS) on loopback",
@@ -91,11 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--container-url", help="model container URL (GET /ping, POST /invocations)")
     serve.add_argument(
         "--max-concurrency",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="MaxConcurrentInvocationsPerInstance (default 4)",
     )
-    serve.add_argument("--instances", type=_positive_int, metavar="N", help="instance count")
+    serve.add_argument("--instances", type=positive_int, metavar="N", help="instance count")
     serve.add_argument("--output-path", help="S3OutputPath (s3://bucket/prefix)")
     failure = serve.add_mutually_exclusive_group()
     failure.add_argument("--failure-path", help="S3FailurePath (s3://bucket/prefix)")
@@ -263,14 +241,14 @@ def _run(args: argparse.Namespace, stop: threading.Event, serving: threading.Eve
     try:
         local = _build(args)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     assert isinstance(local, LocalEndpoint)
     try:
         local.start()
     except (_Interrupted, SystemExit):
         raise
     except Exception as exc:  # bind errors, unreachable endpoints, ...: one line, exit 2
-        _fail(f"cannot start the emulator: {exc}")
+        fail(f"cannot start the emulator: {exc}")
     serving.set()
     try:
         for key, value in local.env.items():
@@ -293,4 +271,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local" and args.local_command == "serve":
         return _serve(args)
-    _fail("unknown command")  # pragma: no cover - argparse enforces the choices
+    fail("unknown command")  # pragma: no cover - argparse enforces the choices
