@@ -12,8 +12,9 @@ import anyio
 from aiosagemaker import AsyncPredictor, JSONDeserializer, JSONSerializer, WaiterConfig
 from conftest import BUCKET
 
-FAST = WaiterConfig(max_attempts=400, delay=0.02, timeout=20)
-"""Waits up to 20 s, checking every 20 ms: for results the test expects to arrive."""
+FAST = WaiterConfig(max_attempts=None, delay=0.02, backoff=1.2, max_delay=0.25, timeout=30)
+"""Waits up to 30 s, checking within 20 ms and then at least every 250 ms: for results the
+test expects to arrive."""
 
 
 def make_predictor(endpoint: str = "scripted", **kwargs: Any) -> AsyncPredictor:

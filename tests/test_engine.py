@@ -29,7 +29,7 @@ from aiosagemaker import (
     wait,
 )
 from aiosagemaker._waiting import RequestBudget
-from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE, Schedule
+from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE, LAST_CHECK_ALLOWANCE, Schedule
 from conftest import BUCKET
 from helpers import FAST, make_predictor, raw
 from s3_fault_proxy import Fault, S3FaultProxy
@@ -60,6 +60,7 @@ def test_schedule_first_check_at_start_last_at_the_deadline() -> None:
     assert schedule.last == 11.0 and schedule.hard_deadline == 11.0 + FINAL_CHECK_GRACE
     fixed = Schedule(WaiterConfig(3, 2), 0.0, random.Random())
     assert [fixed.time(i) for i in range(4)] == [0.0, 2.0, 4.0, None] and fixed.last == 4.0
+    assert fixed.hard_deadline == 4.0 + LAST_CHECK_ALLOWANCE  # no timeout: the SDK's way
 
 
 def test_default_waiter_starts_fast_and_keeps_the_sdk_budget() -> None:
@@ -309,18 +310,19 @@ async def test_as_completed_yields_in_completion_order_without_a_task_each(
     aws_env: dict[str, str],
 ) -> None:
     async with make_predictor() as predictor:
-        slow = await predictor.predict_async({"output": "slow", "sleep": 3.5})
+        slow = await predictor.predict_async({"output": "slow", "sleep": 4.0})
         failing = await predictor.predict_async({"fail": "bad row", "sleep": 1.0})
         fast = await predictor.predict_async({"output": "fast", "sleep": 0.1})
-        others = [await predictor.predict_async({"output": i, "sleep": 1.5}) for i in range(20)]
+        others = [await predictor.predict_async({"output": i, "sleep": 1.0}) for i in range(20)]
         before = len(asyncio.all_tasks())
         order: list[AsyncInferenceResponse] = []
         tasks_while_pending = 0
         async for response in as_completed([slow, failing, fast, *others]):
             order.append(response)
-            if len(order) == 1:  # 22 still pending
+            if len(order) == 1:  # the others still pending
                 tasks_while_pending = len(asyncio.all_tasks())
-    assert order[0] is fast and order[-1] is slow
+    # yielded as outcomes become known: 0.1 s, then 1 s (the failure among them), then 4 s
+    assert order.index(fast) < order.index(failing) < order.index(slow)
     assert fast.result() == "fast" and slow.result() == "slow"
     assert isinstance(failing.exception(), AsyncInferenceModelError)
     with pytest.raises(AsyncInferenceModelError, match="bad row"):

@@ -2,9 +2,11 @@
 
 The first check is at the start; then one check after each of the config's delays. With a
 ``timeout`` the check that would come after it is moved onto it, so a result written just
-before the deadline is found, and no check is scheduled past it. The caller's wait is cut
-:data:`FINAL_CHECK_GRACE` seconds after the last scheduled check at the latest, whatever a
-running S3 request is doing: ``timeout`` is a hard limit.
+before the deadline is found, and no check is scheduled past it. With a ``timeout`` the
+caller's wait is cut :data:`FINAL_CHECK_GRACE` seconds after it at the latest, whatever a
+running S3 request is doing: ``timeout`` is a hard limit. Without one (attempts only, as in
+the SDK) the wait ends when the last check has answered, or :data:`LAST_CHECK_ALLOWANCE`
+seconds after it was due.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import random
 
 from .._config import WaiterConfig
 
-__all__ = ["FINAL_CHECK_GRACE", "Schedule"]
+__all__ = ["FINAL_CHECK_GRACE", "LAST_CHECK_ALLOWANCE", "Schedule"]
 
 FINAL_CHECK_GRACE = 0.5
-"""Seconds the last check may take before the wait ends without it."""
+"""Seconds past a ``timeout`` the last check may take before the wait ends without it."""
+LAST_CHECK_ALLOWANCE = 10.5
+"""Seconds the last check of a wait without ``timeout`` may take (the engine abandons a check
+after 10 s and retries it, so a hanging S3 still ends the wait)."""
 
 
 class Schedule:
@@ -63,7 +68,7 @@ class Schedule:
     @property
     def hard_deadline(self) -> float:
         """When the caller's wait ends at the latest."""
-        return self.last + FINAL_CHECK_GRACE
+        return self.last + (LAST_CHECK_ALLOWANCE if self.deadline is None else FINAL_CHECK_GRACE)
 
     def time(self, index: int) -> float | None:
         """The time of check ``index`` (0-based), or None when there is no such check."""
