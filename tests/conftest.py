@@ -120,6 +120,14 @@ ENDPOINTS = [
         error_topic="notify-nfp-error",
         max_concurrent_invocations_per_instance=8,
     ),
+    # The endpoints README.md and docs/*.md name, for tests/test_docs.py.
+    EndpointSpec(name="my-async-endpoint", model="aiosagemaker.local.models:demo"),
+    EndpointSpec(
+        name="my-endpoint",
+        model="aiosagemaker.local.models:demo",
+        success_topic="my-endpoint-success",
+        error_topic="my-endpoint-error",
+    ),
     # Endpoint management tests update or delete these; nothing else uses them.
     *(
         EndpointSpec(name=name, model=scripted_model)
