@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -160,16 +161,27 @@ def _run(block: Block, env: dict[str, str], workdir: Path) -> subprocess.Complet
     else:
         code = console_commands(block.code) if block.language == "console" else block.code
         command = ["bash", "-e", "-o", "pipefail", "-c", code]
-    return subprocess.run(
+    # A session of its own, so that a block that overruns is stopped with all its children.
+    process = subprocess.Popen(
         command,
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=BLOCK_TIMEOUT,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=BLOCK_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(
+            f"{block.id} ({block.language}) did not finish within {BLOCK_TIMEOUT} s\n"
+            f"--- block ---\n{block.code}--- stdout ---\n{stdout}--- stderr ---\n{stderr}"
+        )
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 @pytest.mark.parametrize("block", [pytest.param(block, id=block.id) for block in RUNNABLE])
