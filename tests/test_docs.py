@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from aiosagemaker.local import LocalEndpoint
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LANGUAGES = {
@@ -185,13 +187,17 @@ def _run(block: Block, env: dict[str, str], workdir: Path) -> subprocess.Complet
 
 
 @pytest.mark.parametrize("block", [pytest.param(block, id=block.id) for block in RUNNABLE])
-def test_block_runs(block: Block, aws_env: dict[str, str], tmp_path: Path) -> None:
+def test_block_runs(
+    block: Block, aws_env: dict[str, str], local: LocalEndpoint, tmp_path: Path
+) -> None:
     if block.document in SKIPPED_DOCUMENTS:
         pytest.skip(SKIPPED_DOCUMENTS[block.document])
     pending = PENDING.get((block.document, block.first_line))
     if pending is not None:
         pytest.skip(f"not runnable yet: {pending}")
     env = {k: v for k, v in os.environ.items() if k != "AIOSAGEMAKER_TOKEN_KEY"}
+    # aws_env without its recording proxies: the emulator's own variables, as a reader has them.
+    env.update(local.env)
     # The commands the blocks name (jupyter, aws, aiosagemaker) are those of this environment.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     done = _run(block, env, tmp_path)
