@@ -9,6 +9,10 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "demo"]
 nox.options.reuse_existing_virtualenvs = True
 
+# examples/fastapi_app.py under real uvicorn, driven by httpx
+APP_DEPS = ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"]
+# examples/quickstart.ipynb executed by nbclient (ipywidgets: tqdm.auto's widget)
+NOTEBOOK_DEPS = ["nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "ipywidgets>=8.1"]
 TEST_DEPS = [
     "pytest>=8",
     "anyio>=4.4",
@@ -16,6 +20,8 @@ TEST_DEPS = [
     "scipy",
     "tqdm>=4.66",
     "opentelemetry-sdk>=1.20",
+    *APP_DEPS,
+    *NOTEBOOK_DEPS,
 ]
 
 # The two aiobotocore lines we support: aioboto3 15.x pins aiobotocore 2.25 (botocore 1.40);
@@ -53,6 +59,8 @@ def typecheck(session: nox.Session) -> None:
         "anyio>=4.4",
         "nox",
         "opentelemetry-sdk>=1.20",
+        *APP_DEPS,
+        *NOTEBOOK_DEPS,
     )
     session.run("mypy", *session.posargs)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,12 +25,51 @@ from s3_fault_proxy import S3FaultProxy, running_proxy
 BUCKET = "aiosagemaker-tests"
 
 
+class Gate:
+    """Holds the scripted invocations that name it (``{"gate": name}``) until it is opened.
+
+    Opened from any thread (the test's); the invocations wait on the emulator's loop without
+    polling. Create with :func:`gate`; every gate is opened when its test ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    async def passed(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._open:
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, future))
+        await future
+
+    def open(self) -> None:
+        with self._lock:
+            self._open = True
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is closed already
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+GATES: dict[str, Gate] = {}
+
+
 async def scripted_model(body: bytes, content_type: str | None, accept: str | None) -> Any:
     """A test model steered by its JSON payload.
 
-    Keys: ``sleep`` (seconds of model latency), ``fail`` (raise with this message),
-    ``output`` (JSON value to return), ``raw_b64`` (exact bytes to return),
-    ``content_type`` (of the result; default application/json). Anything else is echoed.
+    Keys: ``gate`` (wait until the test opens the named :class:`Gate`), ``sleep`` (seconds of
+    model latency), ``fail`` (raise with this message), ``output`` (JSON value to return),
+    ``raw_b64`` (exact bytes to return), ``content_type`` (of the result; default
+    application/json). Anything else is echoed.
     """
     try:
         spec = json.loads(body)
@@ -35,6 +77,8 @@ async def scripted_model(body: bytes, content_type: str | None, accept: str | No
         return body, content_type or "application/octet-stream"
     if not isinstance(spec, dict):
         return json.dumps(spec).encode(), "application/json"
+    if "gate" in spec:
+        await GATES[spec["gate"]].passed()
     await asyncio.sleep(float(spec.get("sleep", 0)))
     if "fail" in spec:
         raise RuntimeError(spec["fail"])
@@ -75,6 +119,14 @@ ENDPOINTS = [
         success_topic="notify-nfp-success",
         error_topic="notify-nfp-error",
         max_concurrent_invocations_per_instance=8,
+    ),
+    # The endpoints README.md and docs/*.md name, for tests/test_docs.py.
+    EndpointSpec(name="my-async-endpoint", model="aiosagemaker.local.models:demo"),
+    EndpointSpec(
+        name="my-endpoint",
+        model="aiosagemaker.local.models:demo",
+        success_topic="my-endpoint-success",
+        error_topic="my-endpoint-error",
     ),
     # Endpoint management tests update or delete these; nothing else uses them.
     *(
@@ -145,6 +197,25 @@ def aws_env(
     yield env
     s3_proxy.reset()
     runtime_proxy.reset()
+
+
+@pytest.fixture
+def gate() -> Iterator[Callable[[], str]]:
+    """Makes named gates for the scripted model (``{"gate": name}``); opens them all at the end.
+
+    ``name = gate()`` creates one; ``GATES[name].open()`` lets its invocations run.
+    """
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"gate-{uuid.uuid4().hex}"
+        GATES[name] = Gate()
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        GATES[name].open()  # kept: invocations still queued must pass it too
 
 
 @pytest.fixture
