@@ -48,24 +48,10 @@ MAX_FRAGMENTS = 6
 BLOCK_TIMEOUT = 180
 
 # Documents whose blocks are not run yet, with the reason.
-SKIPPED_DOCUMENTS = {
-    "docs/emulator.md": (
-        "docs/emulator.md is being revised on the emulator branch; its blocks are run once "
-        "that work is merged"
-    ),
-}
+SKIPPED_DOCUMENTS: dict[str, str] = {}
 # Single blocks that do not run yet and live in text edited elsewhere: (document, first line of
 # the block) -> why. test_pending_blocks_still_exist fails once a block here has changed.
-PENDING = {
-    ("README.md", "from aiosagemaker import as_completed, wait"): (
-        "`responses` is not defined in the block (README's Waiting section, edited on another "
-        "branch, needs to submit some first)"
-    ),
-    (
-        "docs/benchmarks.md",
-        "nox -s bench                         # everything: N = 1, 100, 1,000, 10,000",
-    ): ("a run of several minutes that installs packages: needs a <!-- fragment --> marker"),
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 RUNNER = """
 import ast, asyncio, inspect, sys
