@@ -28,6 +28,7 @@ import math
 import random
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -168,6 +169,8 @@ class WaitingEngine:
         self._groups: dict[tuple[str, str], Group] = {}
         self._task: asyncio.Task[None] | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
+        self._to_settle: deque[tuple[Entry, Any, int | None, Any]] = deque()
+        self._settlers = 0
         self._wakeup = anyio.Event()
         self._closed = False
 
@@ -601,8 +604,8 @@ class WaitingEngine:
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
 
         def resolved(entry: Entry) -> None:
-            assert self._tasks is not None
-            self._tasks.start_soon(self._settle_watched, entry, consume, max_bytes, on_done)
+            self._to_settle.append((entry, consume, max_bytes, on_done))
+            self._spawn_settlers()
 
         entry = self.register(locations, config, handoff_bytes=handoff, on_resolve=resolved)
         deadline = entry.schedule.hard_deadline
@@ -613,6 +616,23 @@ class WaitingEngine:
 
         self._call_at(deadline, expire)
         return entry
+
+    def _spawn_settlers(self) -> None:
+        """Enough reader tasks for the resolved watches, never more than the connection pool."""
+        assert self._tasks is not None
+        cap = max(1, int(self.transport.limiter.total_tokens))
+        while self._settlers < min(cap, len(self._to_settle)):
+            self._settlers += 1
+            self._tasks.start_soon(self._settler)
+
+    async def _settler(self) -> None:
+        """Read the outcomes of resolved watches, one after another, until none is left."""
+        try:
+            while self._to_settle:
+                entry, consume, max_bytes, on_done = self._to_settle.popleft()
+                await self._settle_watched(entry, consume, max_bytes, on_done)
+        finally:
+            self._settlers -= 1
 
     def _call_at(self, when: float, callback: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
