@@ -1,8 +1,11 @@
 """A recording, fault-injecting HTTP proxy in front of a local server, for the client's tests.
 
 It forwards every request to the real (moto) S3 server and records it, unless a :class:`Fault`
-matches: then it answers with an S3 error document, or drops the connection, on the server
-side. The client under test reaches it through ``AWS_ENDPOINT_URL_S3`` like any S3 endpoint.
+matches: then it answers with an S3 error document (or a JSON one, for rest-json services
+such as the SageMaker runtime), or drops the connection, on the server side. A fault with
+``after_forward`` lets the request through first and then loses the answer: ``"drop"``
+closes the connection without answering, ``"hang"`` answers only after ``hang`` seconds.
+The client under test reaches it through ``AWS_ENDPOINT_URL_*`` like any endpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aiohttp import ClientSession, web
 
@@ -20,7 +24,12 @@ _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-en
 
 @dataclass
 class Fault:
-    """Answer matching requests with ``status``/``code`` (or drop the connection)."""
+    """Answer matching requests with ``status``/``code`` (or drop the connection).
+
+    ``after_forward``: forward the request upstream, then ``"drop"`` the connection without
+    answering or ``"hang"`` ``hang`` seconds before answering (an answer lost after the
+    request was accepted). ``document``: ``"xml"`` (S3) or ``"json"`` (rest-json services).
+    """
 
     method: str
     path_contains: str
@@ -28,6 +37,9 @@ class Fault:
     code: str = "SlowDown"
     times: int | None = None
     reset: bool = False
+    after_forward: Literal["drop", "hang"] | None = None
+    hang: float = 5.0
+    document: Literal["xml", "json"] = "xml"
     hits: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str) -> bool:
@@ -110,6 +122,20 @@ class S3FaultProxy:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
+        if fault is not None and fault.after_forward is not None:
+            response = await self._forward(request, body)
+            if fault.after_forward == "drop":
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            await asyncio.sleep(fault.hang)  # the client's read timeout is what is tested
+            return response
+        if fault is not None and fault.document == "json":
+            return web.json_response(
+                {"__type": fault.code, "message": f"injected {fault.code}"},
+                status=fault.status,
+                headers={"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": "fault"},
+            )
         if fault is not None:
             document = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -121,6 +147,9 @@ class S3FaultProxy:
                 body=b"" if request.method == "HEAD" else document.encode(),
                 content_type="application/xml",
             )
+        return await self._forward(request, body)
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
         assert self._client is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         async with self._client.request(

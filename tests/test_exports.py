@@ -39,6 +39,7 @@ EXPECTED = [
     "StreamDeserializer",
     "StringDeserializer",
     "StringSerializer",
+    "SubmissionUncertainError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
     "WaiterConfig",

@@ -15,6 +15,7 @@ from ._exceptions import (
     PollingTimeoutError,
     ResultDeserializationError,
     ResultTooLargeError,
+    SubmissionUncertainError,
     UnexpectedClientError,
     UnsupportedFeatureError,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "StreamDeserializer",
     "StringDeserializer",
     "StringSerializer",
+    "SubmissionUncertainError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
     "WaiterConfig",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import anyio
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ._aws_errors import ErrorKind, classify, describe_s3_fatal, error_code
+from ._config import S3Options
 from ._exceptions import UnexpectedClientError
 
 __all__ = [
@@ -29,8 +31,10 @@ __all__ = [
     "ObjectTooLarge",
     "S3Transport",
     "S3Uri",
+    "check_bucket",
     "close_body",
     "input_key",
+    "pin_bucket_owner",
     "read_all",
     "read_prefix",
 ]
@@ -42,6 +46,21 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 T = TypeVar("T")
 Consume = Callable[[Any], Awaitable[T]]
 """Reads an open aiobotocore streaming body and returns what the caller keeps."""
+
+_BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,253}[a-zA-Z0-9]$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_bucket(bucket: object, what: str = "bucket") -> str:
+    """``bucket`` if it is a valid S3 bucket name; ``TypeError`` / ``ValueError`` otherwise."""
+    if not isinstance(bucket, str):
+        raise TypeError(f"{what} must be a bucket name (a string), got {type(bucket).__name__}")
+    if not _BUCKET.match(bucket):
+        raise ValueError(
+            f"{what} {bucket!r} is not a valid S3 bucket name: 3 to 255 letters, digits, '.', "
+            "'-' or '_' (no spaces), starting and ending with a letter or digit"
+        )
+    return bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,12 @@ class S3Uri:
         if not bucket or not key:
             raise ValueError(
                 f"{what} must name both a bucket and a key ('s3://bucket/key'), got {uri!r}"
+            )
+        check_bucket(bucket, f"the bucket of {what} {uri!r}:")
+        if _CONTROL.search(key) or len(key.encode("utf-8")) > 1024:
+            raise ValueError(
+                f"{what} {uri!r} has a key with control characters (newline, tab, ...) or "
+                "longer than 1,024 bytes; remove them (strip() the string)"
             )
         return cls(bucket, key)
 
@@ -131,6 +156,8 @@ class S3Transport:
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
+        options: Upload arguments and the expected bucket owner, applied to every request
+            of ``client`` (the owner by a botocore event hook, multipart parts included).
     """
 
     def __init__(
@@ -141,12 +168,16 @@ class S3Transport:
         max_retries: int = 3,
         retry_delay: float = 0.1,
         on_throttle: Callable[[], None] | None = None,
+        options: S3Options | None = None,
     ) -> None:
         self.client = client
         self.limiter = limiter
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.on_throttle = on_throttle
+        self.options = options or S3Options()
+        if self.options.expected_bucket_owner is not None:
+            pin_bucket_owner(client, self.options.expected_bucket_owner)
 
     def note_error(self, error: BaseException) -> ErrorKind:
         """Classify ``error`` and tell the budget when it is throttling."""
@@ -225,6 +256,7 @@ class S3Transport:
         """
 
         upload_fileobj = getattr(self.client, "upload_fileobj", None)
+        extra = {**self.options.upload_extra_args, "ContentType": content_type}
 
         async def attempt() -> None:
             if hasattr(body, "seek"):
@@ -233,13 +265,9 @@ class S3Transport:
             try:
                 if upload_fileobj is not None and hasattr(body, "read"):
                     # aioboto3's transfer helper: multipart upload for large file objects
-                    await upload_fileobj(
-                        body, uri.bucket, uri.key, ExtraArgs={"ContentType": content_type}
-                    )
+                    await upload_fileobj(body, uri.bucket, uri.key, ExtraArgs=dict(extra))
                 else:
-                    await self.client.put_object(
-                        Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type
-                    )
+                    await self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=body, **extra)
             finally:
                 self.limiter.release()
 
@@ -270,6 +298,8 @@ class S3Transport:
         while True:
             try:
                 return await attempt()
+            except ParamValidationError as error:
+                raise ValueError(f"invalid S3 request arguments for {uri}: {error}") from error
             except (BotoCoreError, ClientError, OSError) as error:
                 kind = self.note_error(error)
                 if kind.retryable and retry < self.max_retries:
@@ -289,6 +319,16 @@ class S3Transport:
                     bucket = getattr(uri, "bucket", "")
                     message = describe_s3_fatal(error, uri, action, bucket)
                 raise UnexpectedClientError(message, code=error_code(error), **context) from error
+
+
+def pin_bucket_owner(client: Any, account: str) -> None:
+    """Send ``ExpectedBucketOwner=account`` on every request of ``client`` that takes it."""
+
+    def add_owner(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account)
+
+    client.meta.events.register("before-parameter-build.s3", add_owner)
 
 
 def input_key(prefix: str, endpoint_name: str, now: datetime | None = None) -> str:
