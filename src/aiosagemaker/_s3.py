@@ -47,7 +47,7 @@ T = TypeVar("T")
 Consume = Callable[[Any], Awaitable[T]]
 """Reads an open aiobotocore streaming body and returns what the caller keeps."""
 
-_BUCKET = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,253}[a-zA-Z0-9]$")
+_BUCKET = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,253}[a-zA-Z0-9])?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -57,8 +57,8 @@ def check_bucket(bucket: object, what: str = "bucket") -> str:
         raise TypeError(f"{what} must be a bucket name (a string), got {type(bucket).__name__}")
     if not _BUCKET.match(bucket):
         raise ValueError(
-            f"{what} {bucket!r} is not a valid S3 bucket name: 3 to 255 letters, digits, '.', "
-            "'-' or '_' (no spaces), starting and ending with a letter or digit"
+            f"{what} {bucket!r} is not a valid S3 bucket name: letters, digits, '.', '-' or '_' "
+            "(no spaces), starting and ending with a letter or digit"
         )
     return bucket
 
