@@ -9,7 +9,7 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests", "demo"]
 nox.options.reuse_existing_virtualenvs = True
 
-TEST_DEPS = ["pytest>=8", "anyio>=4.4", "awscli", "scipy"]
+TEST_DEPS = ["pytest>=8", "anyio>=4.4", "awscli", "scipy", "blockbuster>=1.5.23"]
 
 # The two aiobotocore lines we support: aioboto3 15.x pins aiobotocore 2.25 (botocore 1.40);
 # aiobotocore 3.x brings botocore 1.43 (inline Body, Filename, S3OutputPathExtension).
@@ -39,7 +39,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over src, tests, examples and this file."""
-    session.install(".[local,numpy,pandas]", "mypy==2.4.1", "pytest>=8", "anyio>=4.4", "nox")
+    session.install(
+        ".[local,numpy,pandas]",
+        "mypy==2.4.1",
+        "pytest>=8",
+        "anyio>=4.4",
+        "nox",
+        "blockbuster>=1.5.23",
+    )
     session.run("mypy", *session.posargs)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
+from blocking import BLOCKS_ON_PURPOSE, no_blocking
 from s3_fault_proxy import S3FaultProxy, running_proxy
 
 BUCKET = "aiosagemaker-tests"
@@ -150,6 +152,19 @@ def aws_env(
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Async tests fail on any blocking call made on a running event loop (tests/blocking.py)."""
+    purposeful = request.node.nodeid in BLOCKS_ON_PURPOSE
+    if purposeful or not inspect.iscoroutinefunction(request.function):
+        yield
+        return
+    with no_blocking() as seen:
+        yield
+    if seen:
+        pytest.fail("blocking calls on an event loop:\n" + "\n".join(seen), pytrace=False)
 
 
 @pytest.fixture

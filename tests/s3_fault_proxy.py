@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+import anyio
 from aiohttp import ClientSession, web
 
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
@@ -175,3 +176,14 @@ def running_proxy(upstream: str) -> Iterator[S3FaultProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+@asynccontextmanager
+async def running_proxy_async(upstream: str) -> AsyncIterator[S3FaultProxy]:
+    """:func:`running_proxy` for async tests: starts and stops it without blocking the loop."""
+    proxy = S3FaultProxy(upstream)
+    await anyio.to_thread.run_sync(proxy.start)
+    try:
+        yield proxy
+    finally:
+        await anyio.to_thread.run_sync(proxy.stop)
