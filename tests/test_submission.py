@@ -80,11 +80,20 @@ async def test_read_timeout_is_uncertain(
     async with make_predictor(client_config=AioConfig(read_timeout=0.5)) as predictor:
         with pytest.raises(SubmissionUncertainError) as caught:
             await predictor.predict_async({"output": 1}, inference_id="chosen-id")
-    assert isinstance(caught.value.__cause__, ReadTimeoutError)
-    assert caught.value.inference_id == "chosen-id"
-    assert caught.value.output_path is None  # nothing answered yet: naming unknown
-    assert len(posts(runtime_proxy)) == 1
-    assert accepted(local) == before + 1
+        error = caught.value
+        assert isinstance(error.__cause__, ReadTimeoutError)
+        assert error.inference_id == "chosen-id"
+        (sent,) = posts(runtime_proxy)
+        assert accepted(local) == before + 1
+        if FILENAME:  # nothing answered yet: the output path comes from the endpoint config
+            extension = sent[H + "s3outputpathextension"]
+            base = local.endpoint("scripted").output_path
+            assert error.output_path == f"{base}/{extension}/{sent[H + 'filename']}"
+            assert error.failure_path is None
+            assert error.response is not None
+            assert await error.response == 1
+        else:
+            assert error.output_path is None and error.response is None
 
 
 async def test_a_5xx_that_proves_nothing_is_not_resent(

@@ -103,8 +103,12 @@ async def describe_endpoint(client: Any, endpoint_name: str) -> Json:
     return await _call(client, "DescribeEndpoint", EndpointName=endpoint_name)
 
 
-async def _describe_config(client: Any, config_name: str) -> Json:
+async def describe_endpoint_config(client: Any, config_name: str) -> Json:
+    """The ``DescribeEndpointConfig`` response (without ``ResponseMetadata``)."""
     return await _call(client, "DescribeEndpointConfig", EndpointConfigName=config_name)
+
+
+_describe_config = describe_endpoint_config
 
 
 async def _list_tags(client: Any, arn: str) -> list[Json]:

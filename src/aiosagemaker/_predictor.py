@@ -544,12 +544,34 @@ class AsyncPredictor:
         try:
             return await self._submitter.submit(call)
         except Uncertain as uncertain:
+            if not self._naming.known and naming_key(args) is not None:
+                await self._learn_output_path()
             raise self._uncertain(args, uncertain.error) from uncertain.error
         except Refused as refused:
             error = refused.error
             if isinstance(error, ParamValidationError):
                 raise ValueError(f"invalid InvokeEndpointAsync arguments: {error}") from error
             raise self._invoke_error(error) from error
+
+    async def _learn_output_path(self) -> None:
+        """Best effort: the endpoint's S3OutputPath from its config (needs two Describe calls).
+
+        Only before any request of this predictor was answered; failures are not predicted
+        this way (their naming is learned from answers). Errors leave the naming unknown.
+        """
+        try:
+            with anyio.fail_after(10):
+                async with self._factory.client("sagemaker") as client:
+                    endpoint = await _management.describe_endpoint(client, self.endpoint_name)
+                    config = await _management.describe_endpoint_config(
+                        client, endpoint["EndpointConfigName"]
+                    )
+        except (AsyncInferenceError, KeyError, TimeoutError) as error:
+            logger.debug("could not read the output path of %s: %r", self.endpoint_name, error)
+            return
+        output = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {}).get("S3OutputPath")
+        if isinstance(output, str) and output.startswith("s3://"):
+            self._naming.assume(output)
 
     def _uncertain(self, args: dict[str, Any], error: BaseException) -> SubmissionUncertainError:
         inference_id = args["InferenceId"]

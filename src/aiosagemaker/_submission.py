@@ -111,6 +111,16 @@ class OutputNaming:
         self._output = _split(output, key)
         self._failure = None if failure is None else _split(failure, key)
 
+    @property
+    def known(self) -> bool:
+        """Whether a request has taught the naming (or :meth:`assume` was given a base)."""
+        return self._output is not None
+
+    def assume(self, output_path: str) -> None:
+        """Until a request is answered: results go to ``<output_path>/<key>`` (failures unknown)."""
+        if self._output is None:
+            self._output = (output_path.rstrip("/") + "/", "")
+
     def predict(self, key: str) -> tuple[str | None, str | None]:
         """The (output, failure) locations of a request sent with ``key``, where known."""
         if self._output is None:
