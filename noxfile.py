@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``, ``bench``."""
+"""Developer tasks: ``nox -s demo``, ``tests``, ``lint typecheck``, ``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def demo(session: nox.Session) -> None:
     """The quickstart example against the embedded local emulator (no AWS account needed)."""
     session.install(".[local]")
     session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Soak under faults (not part of ``tests``): writes benchmarks/soak.json.
+
+    ``nox -s soak -- --n 1000 --outage 5`` passes options to ``benchmarks/soak.py``.
+    """
+    session.install(".[local]")
+    session.run(
+        "python", "benchmarks/soak.py", "--output", "benchmarks/soak.json", *session.posargs
+    )
 
 
 # The official SDK runs in its own environment (never a dependency of the library); this set

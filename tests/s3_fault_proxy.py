@@ -11,6 +11,7 @@ The client under test reaches it through ``AWS_ENDPOINT_URL_*`` like any endpoin
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -30,6 +31,8 @@ class Fault:
     ``after_forward``: forward the request upstream, then ``"drop"`` the connection without
     answering or ``"hang"`` ``hang`` seconds before answering (an answer lost after the
     request was accepted). ``document``: ``"xml"`` (S3) or ``"json"`` (rest-json services).
+    ``method`` ``"*"`` matches any method; ``rate`` is the fraction of matching requests hit
+    (drawn from the proxy's seeded generator).
     """
 
     method: str
@@ -41,22 +44,26 @@ class Fault:
     after_forward: Literal["drop", "hang"] | None = None
     hang: float = 5.0
     document: Literal["xml", "json"] = "xml"
+    rate: float = 1.0
     hits: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return method == self.method and self.path_contains in path
+        return self.method in ("*", method) and self.path_contains in path
 
 
 class S3FaultProxy:
     """Runs on its own event loop in a background thread; ``url`` is its loopback address."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, seed: int = 0) -> None:
         self.upstream = upstream.rstrip("/")
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.headers: list[dict[str, str]] = []
+        self.upstream_status: dict[int, int] = {}
+        """Request index -> the status upstream answered (forwarded requests only)."""
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -79,11 +86,16 @@ class S3FaultProxy:
             self.faults.append(fault)
         return fault
 
+    def remove(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.remove(fault)
+
     def reset(self) -> None:
         with self._lock:
             self.faults.clear()
             self.requests.clear()
             self.headers.clear()
+            self.upstream_status.clear()
 
     def count(self, method: str, path_contains: str = "") -> int:
         with self._lock:
@@ -106,25 +118,28 @@ class S3FaultProxy:
         if self._client is not None:
             await self._client.close()
 
-    def _match(self, method: str, path: str, headers: dict[str, str]) -> Fault | None:
+    def _match(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, Fault | None]:
         with self._lock:
+            index = len(self.requests)
             self.requests.append((method, path))
             self.headers.append(headers)
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (
+                    fault.rate >= 1 or self._rng.random() < fault.rate
+                ):
                     fault.hits += 1
-                    return fault
-        return None
+                    return index, fault
+        return index, None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        fault = self._match(request.method, request.path_qs, dict(request.headers))
+        index, fault = self._match(request.method, request.path_qs, dict(request.headers))
         if fault is not None and fault.reset:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
         if fault is not None and fault.after_forward is not None:
-            response = await self._forward(request, body)
+            response = await self._forward(request, body, index)
             if fault.after_forward == "drop":
                 assert request.transport is not None
                 request.transport.close()
@@ -148,9 +163,9 @@ class S3FaultProxy:
                 body=b"" if request.method == "HEAD" else document.encode(),
                 content_type="application/xml",
             )
-        return await self._forward(request, body)
+        return await self._forward(request, body, index)
 
-    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
+    async def _forward(self, request: web.Request, body: bytes, index: int) -> web.Response:
         assert self._client is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         async with self._client.request(
@@ -161,6 +176,8 @@ class S3FaultProxy:
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
+            with self._lock:
+                self.upstream_status[index] = upstream.status
             response_headers = {
                 k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS
             }
