@@ -261,6 +261,7 @@ class AsyncPredictor:
         self._transient_retries = _check_retries(transient_retries)
         self._submitter = Submitter(submit_retries, self._transient_retries)
         self._naming = OutputNaming()
+        self._describe_lock: anyio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure_check_every = failure_check_every
         self._requests_per_second = float(s3_requests_per_second)
@@ -545,7 +546,11 @@ class AsyncPredictor:
             return await self._submitter.submit(call)
         except Uncertain as uncertain:
             if not self._naming.known and naming_key(args) is not None:
-                await self._learn_output_path()
+                self._describe_lock = self._describe_lock or anyio.Lock()
+                async with self._describe_lock:  # once, however many are uncertain at once
+                    if not self._naming.known and not self._naming.described:
+                        self._naming.described = True
+                        await self._learn_output_path()
             raise self._uncertain(args, uncertain.error) from uncertain.error
         except Refused as refused:
             error = refused.error

@@ -105,6 +105,8 @@ class OutputNaming:
     def __init__(self) -> None:
         self._output: tuple[str, str] | None = None
         self._failure: tuple[str, str] | None = None
+        self.described = False
+        """Whether the endpoint config was read for :meth:`assume` (tried once)."""
 
     def learn(self, key: str, output: str, failure: str | None) -> None:
         """Remember the naming from one accepted request sent with ``key`` (ext/filename)."""
