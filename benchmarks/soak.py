@@ -36,6 +36,7 @@ from aiosagemaker import (  # noqa: E402
     JSONDeserializer,
     JSONSerializer,
     NotificationQueue,
+    PollingTimeoutError,
     SubmissionUncertainError,
     UnexpectedClientError,
     WaiterConfig,
@@ -47,7 +48,8 @@ from s3_fault_proxy import Fault, S3FaultProxy, running_proxy  # noqa: E402
 
 BUCKET = "soak-inputs"
 INVOKE = "/async-invocations"
-WAIT = WaiterConfig(max_attempts=None, delay=0.2, backoff=1.5, max_delay=5, timeout=300)
+WAIT = WaiterConfig(max_attempts=None, delay=0.2, backoff=1.5, max_delay=5, timeout=900)
+"""The SDK's 15 minutes, checking within 0.2 s at first: a result not found by then is lost."""
 FAIL_EVERY = 50
 
 
@@ -76,6 +78,8 @@ class Figures:
     ambiguous_submissions: int = 0
     ambiguous_waited_for: int = 0
     ambiguous_without_location: int = 0
+    ambiguous_never_accepted: int = 0
+    late_results: int = 0
     inferences_at_emulator: int = 0
     duplicate_inferences: int = 0
     leaked_tasks: int = 0
@@ -86,6 +90,7 @@ class Figures:
     peak_rss_mb: float = 0.0
     wall_s: float = 0.0
     faults_hit: dict[str, int] = field(default_factory=dict)
+    engine: dict[str, int] = field(default_factory=dict)
 
 
 def client_sockets(ports: set[int]) -> int:
@@ -102,6 +107,24 @@ def client_sockets(ports: set[int]) -> int:
             if state == "01" and int(remote.rsplit(":", 1)[1], 16) in ports:
                 count += 1
     return count
+
+
+async def present(local: LocalEndpoint, paths: list[str]) -> int:
+    """How many of these S3 objects exist now (asked of moto directly, after the run)."""
+    import aiobotocore.session
+
+    found = 0
+    async with aiobotocore.session.get_session().create_client(
+        "s3", endpoint_url=local.s3_url
+    ) as s3:
+        for path in paths:
+            bucket, _, key = path[len("s3://") :].partition("/")
+            try:
+                await s3.head_object(Bucket=bucket, Key=key)
+                found += 1
+            except Exception:  # absent (404) or unreadable: not there
+                continue
+    return found
 
 
 async def lag_monitor(samples: list[float], stop: asyncio.Event) -> None:
@@ -162,6 +185,8 @@ async def run_mode(
     ports = {int(s3_proxy.url.rsplit(":", 1)[1]), int(runtime_proxy.url.rsplit(":", 1)[1])}
     outcomes: Counter[str] = Counter()
     seen_results: Counter[int] = Counter()
+    ambiguous_ids: dict[int, str] = {}
+    timed_out: list[tuple[int, str]] = []
     lag: list[float] = []
     stop = asyncio.Event()
     limiter = asyncio.Semaphore(concurrency)
@@ -195,6 +220,7 @@ async def run_mode(
                         outcomes["ambiguous, no location"] += 1
                         return
                     figures.ambiguous_waited_for += 1
+                    ambiguous_ids[i] = error.inference_id or ""
                     response = error.response
                 except UnexpectedClientError as error:
                     cause = error.__cause__
@@ -211,6 +237,9 @@ async def run_mode(
             value = await response
         except AsyncInferenceModelError:
             outcomes["failed" if expected_failure else "wrong"] += 1
+            return
+        except PollingTimeoutError:
+            timed_out.append((i, response.output_path))
             return
         except Exception as error:  # counted, never raised: the soak reports it
             outcomes[f"wait: {type(error).__name__}"] += 1
@@ -231,6 +260,7 @@ async def run_mode(
         await asyncio.gather(*(one(i) for i in range(n)))
         if outage_task is not None:
             await outage_task
+        figures.engine = dict(asdict(predictor.engine_stats))
     stop.set()
     await monitor
     figures.wall_s = round(time.perf_counter() - started, 1)
@@ -239,8 +269,6 @@ async def run_mode(
     figures.model_failures_seen = outcomes.pop("failed", 0)
     figures.wrong = outcomes.pop("wrong", 0)
     figures.duplicated_results = sum(c - 1 for c in seen_results.values() if c > 1)
-    timeouts = outcomes.pop("wait: PollingTimeoutError", 0)
-    figures.lost = timeouts
     figures.other_errors = dict(outcomes)
     after = local.stats(endpoint)
     figures.inferences_at_emulator = after.accepted - before.accepted
@@ -255,6 +283,13 @@ async def run_mode(
             lowered = {k.lower(): v for k, v in headers.items()}
             accepted_ids[lowered.get("x-amzn-sagemaker-inference-id", "")] += 1
     figures.duplicate_inferences = sum(c - 1 for c in accepted_ids.values() if c > 1)
+    # A wait that timed out is lost unless it was an ambiguous submission that never reached
+    # the emulator (the error said "may or may not have been accepted": it was not).
+    never = {i for i, _ in timed_out if i in ambiguous_ids and ambiguous_ids[i] not in accepted_ids}
+    figures.ambiguous_never_accepted = len(never)
+    late = await present(local, [path for i, path in timed_out if i not in never])
+    figures.late_results = late  # written, but after the wait's 15 minutes: not lost
+    figures.lost = len(timed_out) - len(never) - late
     for _ in range(100):
         leaked = len(asyncio.all_tasks()) - baseline_tasks
         sockets = client_sockets(ports)
