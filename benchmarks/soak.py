@@ -23,7 +23,7 @@ import resource
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,7 @@ async def run_mode(
     local: LocalEndpoint,
     s3_proxy: S3FaultProxy,
     runtime_proxy: S3FaultProxy,
+    wait_timeout: float,
 ) -> Figures:
     figures = Figures(mode=mode, requests=n)
     endpoint = "soak" if mode == "polling" else "soak-notify"
@@ -196,7 +197,7 @@ async def run_mode(
         serializer=JSONSerializer(),
         deserializer=JSONDeserializer(),
         default_bucket=BUCKET,
-        waiter_config=WAIT,
+        waiter_config=replace(WAIT, timeout=wait_timeout),
         notifications=notifications,
     )
 
@@ -331,7 +332,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             runs = []
             for mode in args.modes:
                 figures = await run_mode(
-                    mode, args.n, args.concurrency, args.outage, local, s3_proxy, rt
+                    mode, args.n, args.concurrency, args.outage, local, s3_proxy, rt, args.wait
                 )
                 print(json.dumps(asdict(figures)), flush=True)
                 runs.append(asdict(figures))
@@ -350,6 +351,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--outage", type=float, default=20.0, help="S3 outage in seconds")
+    parser.add_argument("--wait", type=float, default=900.0, help="timeout of each wait")
     parser.add_argument("--modes", nargs="+", default=["polling", "notifications"])
     parser.add_argument("--output", type=Path, default=HERE / "soak.json")
     args = parser.parse_args()
