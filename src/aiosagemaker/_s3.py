@@ -152,7 +152,9 @@ class S3Transport:
 
     Args:
         client: An open aiobotocore S3 client.
-        limiter: Bounds concurrent S3 requests below the connection pool size.
+        limiter: Bounds concurrent S3 requests below the connection pool size (uploads and
+            result reads); detection requests have their own, smaller limiter, so a burst of
+            uploads never starves the search for results.
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
@@ -172,6 +174,8 @@ class S3Transport:
     ) -> None:
         self.client = client
         self.limiter = limiter
+        self.detection_limiter = anyio.CapacityLimiter(max(4, int(limiter.total_tokens) // 4))
+        """LIST pages and probing GETs: their own slots, never queued behind uploads/fetches."""
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.on_throttle = on_throttle
@@ -187,14 +191,22 @@ class S3Transport:
         return kind
 
     async def get_once(
-        self, uri: S3Uri, consume: Consume[T], *, max_bytes: int | None = None
+        self,
+        uri: S3Uri,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None = None,
+        detecting: bool = True,
     ) -> Fetched[T] | None:
         """One GET of ``uri``; None when the key does not exist; botocore errors as raised.
+
+        ``detecting``: a probe of the waiting engine (its limiter); False for a result read.
 
         Raises:
             ObjectTooLarge: the object is larger than ``max_bytes`` (its body is not read).
         """
-        await self._acquire()
+        limiter = self.detection_limiter if detecting else self.limiter
+        await self._acquire(limiter)
         try:
             try:
                 response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
@@ -211,7 +223,7 @@ class S3Transport:
             finally:
                 await close_body(body)
         finally:
-            self.limiter.release()
+            limiter.release()
         return Fetched(
             value=value,
             content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,
@@ -231,7 +243,10 @@ class S3Transport:
         Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
         """
         return await self._with_retries(
-            lambda: self.get_once(uri, consume, max_bytes=max_bytes), uri, "read", context
+            lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False),
+            uri,
+            "read",
+            context,
         )
 
     async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
@@ -239,11 +254,11 @@ class S3Transport:
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
         if token is not None:
             params["ContinuationToken"] = token
-        await self._acquire()
+        await self._acquire(self.detection_limiter)
         try:
             response = await self.client.list_objects_v2(**params)
         finally:
-            self.limiter.release()
+            self.detection_limiter.release()
         sizes = {item["Key"]: int(item.get("Size", 0)) for item in response.get("Contents", ())}
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ListedPage(sizes, next_token)
@@ -261,7 +276,7 @@ class S3Transport:
         async def attempt() -> None:
             if hasattr(body, "seek"):
                 body.seek(0)
-            await self._acquire()
+            await self._acquire(self.limiter)
             try:
                 if upload_fileobj is not None and hasattr(body, "read"):
                     # aioboto3's transfer helper: multipart upload for large file objects
@@ -273,16 +288,16 @@ class S3Transport:
 
         await self._with_retries(attempt, uri, "write", context, missing_is_fatal=True)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, limiter: anyio.CapacityLimiter) -> None:
         """Take a limiter token; without the two scheduler round trips of ``async with``.
 
         When a token is free this does not yield to the event loop at all (the S3 request
         that follows does); otherwise it waits in the limiter's FIFO queue as usual.
         """
         try:
-            self.limiter.acquire_nowait()
+            limiter.acquire_nowait()
         except anyio.WouldBlock:
-            await self.limiter.acquire()
+            await limiter.acquire()
 
     async def _with_retries(
         self,
