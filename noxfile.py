@@ -1,4 +1,4 @@
-"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint typecheck``, ``bench``."""
+"""Developer tasks: ``nox -s demo``, ``tests``, ``lint typecheck``, ``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ TEST_DEPS = [
     "scipy",
     "tqdm>=4.66",
     "opentelemetry-sdk>=1.20",
+    "blockbuster>=1.5.23",
     *APP_DEPS,
     *NOTEBOOK_DEPS,
 ]
@@ -61,6 +62,7 @@ def typecheck(session: nox.Session) -> None:
         "opentelemetry-sdk>=1.20",
         *APP_DEPS,
         *NOTEBOOK_DEPS,
+        "blockbuster>=1.5.23",
     )
     session.run("mypy", *session.posargs)
 
@@ -70,6 +72,18 @@ def demo(session: nox.Session) -> None:
     """The quickstart example against the embedded local emulator (no AWS account needed)."""
     session.install(".[local]")
     session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Soak under faults (not part of ``tests``): writes benchmarks/soak.json.
+
+    ``nox -s soak -- --n 1000 --outage 5`` passes options to ``benchmarks/soak.py``.
+    """
+    session.install(".[local]")
+    session.run(
+        "python", "benchmarks/soak.py", "--output", "benchmarks/soak.json", *session.posargs
+    )
 
 
 # The official SDK runs in its own environment (never a dependency of the library); this set

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import json
 import threading
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from aiosagemaker.local import EndpointSpec, LocalEndpoint
+from blocking import BLOCKS_ON_PURPOSE, no_blocking
 from s3_fault_proxy import S3FaultProxy, running_proxy
 
 BUCKET = "aiosagemaker-tests"
@@ -221,6 +223,19 @@ def gate() -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Async tests fail on any blocking call made on a running event loop (tests/blocking.py)."""
+    purposeful = request.node.nodeid in BLOCKS_ON_PURPOSE
+    if purposeful or not inspect.iscoroutinefunction(request.function):
+        yield
+        return
+    with no_blocking() as seen:
+        yield
+    if seen:
+        pytest.fail("blocking calls on an event loop:\n" + "\n".join(seen), pytrace=False)
 
 
 @pytest.fixture

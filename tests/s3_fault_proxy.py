@@ -1,18 +1,24 @@
 """A recording, fault-injecting HTTP proxy in front of a local server, for the client's tests.
 
 It forwards every request to the real (moto) S3 server and records it, unless a :class:`Fault`
-matches: then it answers with an S3 error document, or drops the connection, on the server
-side. The client under test reaches it through ``AWS_ENDPOINT_URL_S3`` like any S3 endpoint.
+matches: then it answers with an S3 error document (or a JSON one, for rest-json services
+such as the SageMaker runtime), or drops the connection, on the server side. A fault with
+``after_forward`` lets the request through first and then loses the answer: ``"drop"``
+closes the connection without answering, ``"hang"`` answers only after ``hang`` seconds.
+The client under test reaches it through ``AWS_ENDPOINT_URL_*`` like any endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import Literal
 
+import anyio
 from aiohttp import ClientSession, web
 
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
@@ -20,7 +26,14 @@ _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-en
 
 @dataclass
 class Fault:
-    """Answer matching requests with ``status``/``code`` (or drop the connection)."""
+    """Answer matching requests with ``status``/``code`` (or drop the connection).
+
+    ``after_forward``: forward the request upstream, then ``"drop"`` the connection without
+    answering or ``"hang"`` ``hang`` seconds before answering (an answer lost after the
+    request was accepted). ``document``: ``"xml"`` (S3) or ``"json"`` (rest-json services).
+    ``method`` ``"*"`` matches any method; ``rate`` is the fraction of matching requests hit
+    (drawn from the proxy's seeded generator).
+    """
 
     method: str
     path_contains: str
@@ -28,22 +41,29 @@ class Fault:
     code: str = "SlowDown"
     times: int | None = None
     reset: bool = False
+    after_forward: Literal["drop", "hang"] | None = None
+    hang: float = 5.0
+    document: Literal["xml", "json"] = "xml"
+    rate: float = 1.0
     hits: int = field(default=0, init=False)
 
     def matches(self, method: str, path: str) -> bool:
         if self.times is not None and self.hits >= self.times:
             return False
-        return method == self.method and self.path_contains in path
+        return self.method in ("*", method) and self.path_contains in path
 
 
 class S3FaultProxy:
     """Runs on its own event loop in a background thread; ``url`` is its loopback address."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, seed: int = 0) -> None:
         self.upstream = upstream.rstrip("/")
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.headers: list[dict[str, str]] = []
+        self.upstream_status: dict[int, int] = {}
+        """Request index -> the status upstream answered (forwarded requests only)."""
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -66,11 +86,16 @@ class S3FaultProxy:
             self.faults.append(fault)
         return fault
 
+    def remove(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.remove(fault)
+
     def reset(self) -> None:
         with self._lock:
             self.faults.clear()
             self.requests.clear()
             self.headers.clear()
+            self.upstream_status.clear()
 
     def count(self, method: str, path_contains: str = "") -> int:
         with self._lock:
@@ -93,23 +118,40 @@ class S3FaultProxy:
         if self._client is not None:
             await self._client.close()
 
-    def _match(self, method: str, path: str, headers: dict[str, str]) -> Fault | None:
+    def _match(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, Fault | None]:
         with self._lock:
+            index = len(self.requests)
             self.requests.append((method, path))
             self.headers.append(headers)
             for fault in self.faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (
+                    fault.rate >= 1 or self._rng.random() < fault.rate
+                ):
                     fault.hits += 1
-                    return fault
-        return None
+                    return index, fault
+        return index, None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        fault = self._match(request.method, request.path_qs, dict(request.headers))
+        index, fault = self._match(request.method, request.path_qs, dict(request.headers))
         if fault is not None and fault.reset:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
+        if fault is not None and fault.after_forward is not None:
+            response = await self._forward(request, body, index)
+            if fault.after_forward == "drop":
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            await asyncio.sleep(fault.hang)  # the client's read timeout is what is tested
+            return response
+        if fault is not None and fault.document == "json":
+            return web.json_response(
+                {"__type": fault.code, "message": f"injected {fault.code}"},
+                status=fault.status,
+                headers={"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": "fault"},
+            )
         if fault is not None:
             document = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -121,6 +163,9 @@ class S3FaultProxy:
                 body=b"" if request.method == "HEAD" else document.encode(),
                 content_type="application/xml",
             )
+        return await self._forward(request, body, index)
+
+    async def _forward(self, request: web.Request, body: bytes, index: int) -> web.Response:
         assert self._client is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         async with self._client.request(
@@ -131,6 +176,8 @@ class S3FaultProxy:
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
+            with self._lock:
+                self.upstream_status[index] = upstream.status
             response_headers = {
                 k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS
             }
@@ -146,3 +193,14 @@ def running_proxy(upstream: str) -> Iterator[S3FaultProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+@asynccontextmanager
+async def running_proxy_async(upstream: str) -> AsyncIterator[S3FaultProxy]:
+    """:func:`running_proxy` for async tests: starts and stops it without blocking the loop."""
+    proxy = S3FaultProxy(upstream)
+    await anyio.to_thread.run_sync(proxy.start)
+    try:
+        yield proxy
+    finally:
+        await anyio.to_thread.run_sync(proxy.stop)

@@ -387,7 +387,7 @@ async def test_results_over_max_result_bytes_are_refused_before_reading(
         assert caught.value.size == 5000 and caught.value.output_path == response.output_path
         target = tmp_path / "big.bin"
         await response.download(target, FAST)
-    assert target.read_bytes() == payload
+    assert await anyio.Path(target).read_bytes() == payload
 
 
 async def test_download_leaves_no_partial_file(aws_env: dict[str, str], tmp_path: Any) -> None:
@@ -397,7 +397,7 @@ async def test_download_leaves_no_partial_file(aws_env: dict[str, str], tmp_path
             await response.download(tmp_path / "out.bin", FAST)
         good = await predictor.predict_async(raw(b"abc"))
         await good.download(tmp_path / "good.bin", FAST)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.bin"]
+    assert sorted([p.name async for p in anyio.Path(tmp_path).iterdir()]) == ["good.bin"]
 
 
 async def test_default_wait_needs_no_config(aws_env: dict[str, str]) -> None:

@@ -43,6 +43,7 @@ EXPECTED = [
     "StreamDeserializer",
     "StringDeserializer",
     "StringSerializer",
+    "SubmissionUncertainError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
     "WaiterConfig",

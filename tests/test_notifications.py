@@ -42,7 +42,7 @@ from aiosagemaker._notifications._messages import (
 )
 from aiosagemaker.local import LocalEndpoint
 from helpers import make_predictor, raw, until
-from s3_fault_proxy import Fault, S3FaultProxy, running_proxy
+from s3_fault_proxy import Fault, S3FaultProxy, running_proxy_async
 
 pytestmark = pytest.mark.anyio
 
@@ -434,7 +434,7 @@ async def test_listener_restarts_after_sqs_errors(
 ) -> None:
     relay: Relay = await relay_for("notify")
     queue = source(relay, retry_delay=0.02)
-    with running_proxy(local.env["AWS_ENDPOINT_URL_SQS"]) as proxy:
+    async with running_proxy_async(local.env["AWS_ENDPOINT_URL_SQS"]) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.url)
         proxy.add(Fault("POST", "/", status=400, code="InvalidParameterValue", times=4))
         async with make_predictor("notify", notifications=queue) as predictor:
@@ -580,5 +580,5 @@ async def test_download_from_an_inline_body(relay_for: Any, tmp_path: Path) -> N
         await relay.forward(response)
         target = tmp_path / "result.bin"
         assert await response.download(target, WAIT, chunk_size=1000) == "application/x-test"
-    assert target.read_bytes() == payload
+    assert await anyio.Path(target).read_bytes() == payload
     assert queue.stats.inline_results == 1 and queue.stats.result_gets == 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -348,7 +349,7 @@ async def test_download_streams_large_results_to_a_file(
         target = tmp_path / "result.bin"
         content_type = await response.download(target, FAST, chunk_size=64 * 1024)
     assert content_type == "application/x-blob"
-    assert target.read_bytes() == blob
+    assert await anyio.Path(target).read_bytes() == blob
 
 
 async def test_download_raises_model_errors(aws_env: dict[str, str], tmp_path: Path) -> None:
@@ -356,7 +357,7 @@ async def test_download_raises_model_errors(aws_env: dict[str, str], tmp_path: P
         response = await predictor.predict_async({"fail": "no file for you"})
         with pytest.raises(AsyncInferenceModelError, match="no file for you"):
             await response.download(tmp_path / "x", FAST)
-    assert not (tmp_path / "x").exists()
+    assert not await anyio.Path(tmp_path / "x").exists()
 
 
 async def test_repr_shows_status_and_location(aws_env: dict[str, str]) -> None:

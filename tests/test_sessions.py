@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import anyio
 import pytest
 from aiobotocore.session import AioSession
 from botocore.config import Config
@@ -23,7 +24,8 @@ async def test_aiobotocore_session(aws_env: dict[str, str]) -> None:
 
 async def test_aioboto3_session(aws_env: dict[str, str]) -> None:
     aioboto3 = pytest.importorskip("aioboto3", reason="the aioboto3 nox line installs it")
-    async with make_predictor(session=aioboto3.Session()) as predictor:
+    session = await anyio.to_thread.run_sync(aioboto3.Session)  # it reads the config files
+    async with make_predictor(session=session) as predictor:
         assert await predictor.predict({"output": "aioboto3"}) == "aioboto3"
 
 
@@ -47,7 +49,8 @@ async def test_large_file_objects_use_aioboto3_multipart_upload(
 ) -> None:
     aioboto3 = pytest.importorskip("aioboto3", reason="the aioboto3 nox line installs it")
     payload = io.BytesIO(b"x" * (9 * 1024 * 1024))  # above the 8 MiB multipart threshold
-    async with make_predictor(session=aioboto3.Session(), serializer=IdentitySerializer()) as p:
+    session = await anyio.to_thread.run_sync(aioboto3.Session)  # it reads the config files
+    async with make_predictor(session=session, serializer=IdentitySerializer()) as p:
         await p.predict_async(payload)
     assert s3_proxy.count("POST") == 2  # CreateMultipartUpload + CompleteMultipartUpload
     assert s3_proxy.count("PUT") == 2  # two parts

@@ -17,6 +17,7 @@ from ._exceptions import (
     PollingTimeoutError,
     ResultDeserializationError,
     ResultTooLargeError,
+    SubmissionUncertainError,
     UnexpectedClientError,
     UnsupportedFeatureError,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "StreamDeserializer",
     "StringDeserializer",
     "StringSerializer",
+    "SubmissionUncertainError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
     "WaiterConfig",

@@ -7,6 +7,8 @@ what it is, instead of reading ``error.response["Error"]["Code"]`` itself:
 - :func:`classify` sorts an error into :class:`ErrorKind` (not found, throttled, transient,
   fatal) for the S3 paths;
 - :func:`describe_s3_fatal` turns a fatal S3 error into a message that says what to check;
+- :func:`classify_submission` tells whether a failed InvokeEndpointAsync may have been
+  accepted (:class:`SubmitKind`), and :func:`describe_transport` words a transport error;
 - the code sets name the AWS codes the library reacts to.
 """
 
@@ -21,17 +23,23 @@ from botocore.exceptions import (
     EndpointConnectionError,
     HTTPClientError,
     IncompleteReadError,
+    ParamValidationError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 __all__ = [
     "ACCESS_DENIED_CODES",
     "MISSING_QUEUE_CODES",
     "NOT_FOUND_CODES",
+    "SUBMIT_RETRY_CODES",
     "ErrorKind",
+    "SubmitKind",
     "classify",
+    "classify_submission",
     "describe_s3_fatal",
+    "describe_transport",
     "error_code",
     "error_message",
     "http_status",
@@ -61,6 +69,17 @@ MISSING_QUEUE_CODES = frozenset(
 )
 DENIED_CODES = frozenset({*ACCESS_DENIED_CODES, "InvalidClientTokenId"})
 """Access errors of the SQS/SNS/STS APIs (query protocol codes included)."""
+SUBMIT_RETRY_CODES = frozenset(
+    {
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+    }
+)
+"""InvokeEndpointAsync answers that prove the request was turned away (safe to resend)."""
 
 
 class ErrorKind(enum.Enum):
@@ -132,6 +151,8 @@ def classify(error: BaseException) -> ErrorKind:
         if code in TRANSIENT_CODES or status >= 500:
             return ErrorKind.TRANSIENT
         return ErrorKind.FATAL
+    if isinstance(error, ParamValidationError):
+        return ErrorKind.FATAL
     if isinstance(error, _TRANSPORT_ERRORS):
         return ErrorKind.TRANSIENT
     if isinstance(error, (BotoCoreError, OSError)):
@@ -165,3 +186,69 @@ def describe_s3_fatal(error: BaseException, uri: object, action: str, bucket: st
             "the region and the S3 endpoint (AWS_ENDPOINT_URL_S3), or create the bucket."
         )
     return f"{action} {uri} failed: {error}"
+
+
+class SubmitKind(enum.Enum):
+    """What a failed InvokeEndpointAsync means for resending it."""
+
+    NOT_STARTED = "not started"
+    """It provably never reached the service (connect failed) or was turned away: resend."""
+    REJECTED = "rejected"
+    """The service refused it (4xx): resending cannot help."""
+    UNCERTAIN = "uncertain"
+    """It may have been accepted (lost answer, read timeout, a 5xx that proves nothing)."""
+
+
+def classify_submission(error: BaseException) -> SubmitKind:
+    """Sort an error raised by InvokeEndpointAsync by whether the request may have run.
+
+    Connect errors (refused, connect timeout, TLS or proxy set-up), throttling and
+    ``ServiceUnavailable`` answered by the service did not start it; other 4xx answers
+    rejected it; everything else (read timeout, connection closed or reset once the request
+    was sent, other 5xx) leaves it uncertain.
+    """
+    if isinstance(error, ParamValidationError):
+        return SubmitKind.REJECTED
+    if isinstance(error, ClientError):
+        status = http_status(error)
+        if error_code(error) in SUBMIT_RETRY_CODES or status == 429:
+            return SubmitKind.NOT_STARTED
+        if 400 <= status < 500:
+            return SubmitKind.REJECTED
+        return SubmitKind.UNCERTAIN
+    if isinstance(error, BotoConnectionError):
+        return SubmitKind.UNCERTAIN if _connected_before(error) else SubmitKind.NOT_STARTED
+    return SubmitKind.UNCERTAIN
+
+
+def _connected_before(error: BotoCoreError) -> bool:
+    """Whether a connection error happened on an open connection (the request may be sent).
+
+    aiobotocore's aiohttp session maps every aiohttp connection error, a reset after sending
+    included, to ``EndpointConnectionError``; only ``ClientConnectorError`` means "connect".
+    """
+    if not isinstance(error, EndpointConnectionError):
+        return False
+    cause = error.kwargs.get("error")
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiobotocore depends on aiohttp
+        return False
+    return isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+        cause, aiohttp.ClientConnectorError
+    )
+
+
+def describe_transport(error: BaseException, what: str) -> str:
+    """A message for a transport error (no HTTP answer) while doing ``what``."""
+    kind = type(error).__name__
+    if isinstance(error, (EndpointConnectionError, ConnectTimeoutError)):
+        hint = (
+            "the service could not be reached; check the endpoint URL (AWS_ENDPOINT_URL_*), "
+            "the region and the network"
+        )
+    elif isinstance(error, ReadTimeoutError):
+        hint = "the service did not answer in time (client_config read_timeout)"
+    else:
+        hint = "the connection failed"
+    return f"{what} failed: {hint} ({kind}: {error})"

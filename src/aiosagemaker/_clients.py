@@ -12,7 +12,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._aws_errors import error_code
+from ._aws_errors import describe_transport, error_code
 from ._config import check_positive
 from ._exceptions import UnexpectedClientError
 
@@ -20,6 +20,10 @@ __all__ = ["DEFAULT_MAX_POOL_CONNECTIONS", "ClientFactory", "fast_timestamps", "
 
 DEFAULT_MAX_POOL_CONNECTIONS = 64
 """Connection pool per client; botocore's 10 starves a few dozen concurrent waits."""
+
+NO_RETRIES = AioConfig(retries={"total_max_attempts": 1})
+"""The SageMaker-runtime client never retries: a resent InvokeEndpointAsync whose answer was
+lost runs the inference twice. The library resends only what provably did not start."""
 
 
 class ClientFactory:
@@ -66,12 +70,16 @@ class ClientFactory:
         return int(self.config.max_pool_connections)
 
     def client(self, service: str) -> AbstractAsyncContextManager[Any]:
-        """An async context manager yielding an open aiobotocore client for ``service``."""
+        """An async context manager yielding an open aiobotocore client for ``service``.
+
+        ``sagemaker-runtime`` gets no botocore retries, whatever ``client_config`` says.
+        """
         if self._session is None:
             self._session = get_session()
+        config = self.config.merge(NO_RETRIES) if service == "sagemaker-runtime" else self.config
         if hasattr(self._session, "create_client"):  # aiobotocore AioSession
-            return self._session.create_client(service, config=self.config)  # type: ignore[no-any-return]
-        return self._session.client(service, config=self.config)  # type: ignore[no-any-return]
+            return self._session.create_client(service, config=config)  # type: ignore[no-any-return]
+        return self._session.client(service, config=config)  # type: ignore[no-any-return]
 
     async def default_bucket(self, s3: Any, *, create: bool) -> str:
         """``sagemaker-{region}-{account}`` (account from STS), created only if ``create``."""
@@ -88,6 +96,10 @@ class ClientFactory:
         try:
             await s3.head_bucket(Bucket=bucket)
             return bucket
+        except BotoCoreError as error:
+            raise UnexpectedClientError(
+                describe_transport(error, f"checking the default bucket {bucket!r}")
+            ) from error
         except ClientError as error:
             code = error_code(error) or ""
             if code not in ("404", "NoSuchBucket", "NotFound"):
@@ -108,6 +120,10 @@ class ClientFactory:
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:
             await s3.create_bucket(**params)
+        except BotoCoreError as error:
+            raise UnexpectedClientError(
+                describe_transport(error, f"creating the default bucket {bucket!r}")
+            ) from error
         except ClientError as error:
             code = error_code(error) or ""
             if code not in ("BucketAlreadyOwnedByYou",):

@@ -1,10 +1,13 @@
-"""Configuration objects: :class:`WaiterConfig` and :class:`AsyncInferenceConfig`."""
+"""Configuration: WaiterConfig, S3Options (a predictor's S3 settings), AsyncInferenceConfig."""
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ._limits import (
@@ -12,7 +15,17 @@ from ._limits import (
     MAX_CONCURRENT_INVOCATIONS_PER_INSTANCE_MIN,
 )
 
-__all__ = ["DEFAULT_WAITER_CONFIG", "AsyncInferenceConfig", "WaiterConfig"]
+__all__ = [
+    "ALLOWED_UPLOAD_ARGS",
+    "DEFAULT_WAITER_CONFIG",
+    "MAX_WAIT_SECONDS",
+    "AsyncInferenceConfig",
+    "S3Options",
+    "WaiterConfig",
+]
+
+MAX_WAIT_SECONDS = 366 * 24 * 3600.0
+"""Longest delay, timeout or total wait a WaiterConfig may describe (a year)."""
 
 
 def _check_number(name: str, value: object, *, integer: bool = False) -> None:
@@ -85,21 +98,61 @@ class WaiterConfig:
             _check_number("timeout", self.timeout)
             if self.timeout <= 0:
                 raise ValueError(f"WaiterConfig.timeout must be > 0 seconds, got {self.timeout!r}")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        """Reject delays, timeouts and totals too large to schedule (or that overflow)."""
+        for name in ("delay", "max_delay", "timeout"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_WAIT_SECONDS:
+                raise ValueError(
+                    f"WaiterConfig.{name}={value!r} is more than {MAX_WAIT_SECONDS:.0f} seconds "
+                    "(a year); pass a shorter one"
+                )
+        if self.timeout is not None:
+            return  # the timeout bounds the total; each delay is capped when it grows
+        total = _total_wait(self.delay, self.backoff, self.max_delay, self.max_attempts or 1)
+        if total > MAX_WAIT_SECONDS:
+            shown = "overflows" if math.isinf(total) else f"is {total:.3g} seconds"
+            raise ValueError(
+                f"WaiterConfig(max_attempts={self.max_attempts}, delay={self.delay!r}, "
+                f"backoff={self.backoff!r}, max_delay={self.max_delay!r}): the total wait "
+                f"{shown}, more than {MAX_WAIT_SECONDS:.0f} (a year); lower delay, backoff "
+                "or max_attempts, set max_delay, or give a timeout"
+            )
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         """Yield the sleeps between consecutive checks (one fewer than the attempts)."""
         rng = rng or random.Random()
-        delay = float(self.delay)
+        cap = MAX_WAIT_SECONDS if self.max_delay is None else float(self.max_delay)
+        delay = min(float(self.delay), cap)
         count = 0
         while self.max_attempts is None or count < self.max_attempts - 1:
             count += 1
-            bounded = delay if self.max_delay is None else min(delay, float(self.max_delay))
-            yield bounded * (1 - self.jitter * rng.random())
-            delay *= self.backoff
+            yield delay * (1 - self.jitter * rng.random())
+            delay = min(delay * self.backoff, cap)
 
     def _to_request_dict(self) -> dict[str, Any]:
         """The botocore waiter dict the SDK builds (``Delay`` / ``MaxAttempts``)."""
         return {"Delay": self.delay, "MaxAttempts": self.max_attempts}
+
+
+def _total_wait(delay: float, backoff: float, max_delay: float | None, attempts: int) -> float:
+    """The sum of the sleeps of ``attempts`` checks without jitter (inf when it overflows)."""
+    sleeps = attempts - 1
+    cap = math.inf if max_delay is None else float(max_delay)
+    if sleeps <= 0:
+        return 0.0
+    if backoff == 1:
+        return min(delay, cap) * sleeps
+    growing = sleeps if math.isinf(cap) else min(sleeps, math.ceil(math.log(cap / delay, backoff)))
+    if math.log(delay) + growing * math.log(backoff) - math.log(backoff - 1) > 745:
+        return math.inf
+    try:
+        grown = delay * (backoff**growing - 1) / (backoff - 1)
+    except OverflowError:
+        return math.inf
+    return grown + (sleeps - growing) * cap if sleeps > growing else grown
 
 
 DEFAULT_WAITER_CONFIG = WaiterConfig(
@@ -118,6 +171,97 @@ def check_positive(what: str, value: object, *, integer: bool = False) -> None:
     ):
         kind = "a positive int" if integer else "a positive number"
         raise ValueError(f"{what} must be {kind}, got {value!r}")
+
+
+ALLOWED_UPLOAD_ARGS = frozenset(
+    {
+        "ACL",
+        "BucketKeyEnabled",
+        "CacheControl",
+        "ChecksumAlgorithm",
+        "ContentDisposition",
+        "ContentEncoding",
+        "ContentLanguage",
+        "Expires",
+        "GrantFullControl",
+        "GrantRead",
+        "GrantReadACP",
+        "GrantWriteACP",
+        "Metadata",
+        "ObjectLockLegalHoldStatus",
+        "ObjectLockMode",
+        "ObjectLockRetainUntilDate",
+        "RequestPayer",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+        "SSEKMSEncryptionContext",
+        "SSEKMSKeyId",
+        "ServerSideEncryption",
+        "StorageClass",
+        "Tagging",
+        "WebsiteRedirectLocation",
+    }
+)
+"""boto3's upload ``ExtraArgs`` names (plus ``BucketKeyEnabled``), less the two the library
+sets itself: ``ContentType`` (the serializer's) and ``ExpectedBucketOwner`` (its own option)."""
+
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Options:
+    """S3 settings of one predictor, applied to every request it makes.
+
+    Args:
+        upload_extra_args: Extra PutObject / CreateMultipartUpload arguments for every input
+            upload (``ServerSideEncryption``, ``SSEKMSKeyId``, ``Tagging``, ...); see
+            :data:`ALLOWED_UPLOAD_ARGS`.
+        expected_bucket_owner: A 12-digit account id sent as ``ExpectedBucketOwner`` on every
+            S3 request (S3 answers 403 when the bucket belongs to another account).
+    """
+
+    upload_extra_args: Mapping[str, Any] = field(default_factory=dict)
+    expected_bucket_owner: str | None = None
+
+    def __post_init__(self) -> None:
+        extra = self.upload_extra_args
+        if extra is None:
+            extra = {}
+        if not isinstance(extra, Mapping):
+            raise TypeError(
+                "upload_extra_args must be a dict of S3 upload arguments (e.g. "
+                "{'ServerSideEncryption': 'aws:kms', 'SSEKMSKeyId': '<key arn>'}), got "
+                f"{type(extra).__name__}"
+            )
+        unknown = sorted(str(key) for key in extra if key not in ALLOWED_UPLOAD_ARGS)
+        if unknown:
+            reserved = {"ContentType", "ExpectedBucketOwner", "Bucket", "Key", "Body"}
+            note = (
+                " (ContentType comes from the serializer, ExpectedBucketOwner from "
+                "expected_bucket_owner=, Bucket/Key/Body from the request)"
+                if reserved & set(unknown)
+                else ""
+            )
+            raise ValueError(
+                f"upload_extra_args has unknown keys {unknown}{note}; allowed keys are "
+                f"{sorted(ALLOWED_UPLOAD_ARGS)}"
+            )
+        metadata = extra.get("Metadata")
+        if metadata is not None and not (
+            isinstance(metadata, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
+        ):
+            raise TypeError(
+                f"upload_extra_args['Metadata'] must be a dict of str to str, got {metadata!r}"
+            )
+        object.__setattr__(self, "upload_extra_args", MappingProxyType(dict(extra)))
+        owner = self.expected_bucket_owner
+        if owner is not None and not (isinstance(owner, str) and _ACCOUNT_ID.match(owner)):
+            raise ValueError(
+                "expected_bucket_owner must be the 12-digit AWS account id that owns the "
+                f"buckets (a string like '123456789012'), got {owner!r}"
+            )
 
 
 _NOTIFICATION_KEYS = frozenset({"SuccessTopic", "ErrorTopic", "IncludeInferenceResponseIn"})

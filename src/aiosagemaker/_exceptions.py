@@ -9,8 +9,9 @@ working::
     ├── AsyncInferenceModelError           the model failed: the failure file's text
     ├── ResultDeserializationError         the result is in S3 but could not be decoded
     ├── ResultTooLargeError                the result is over max_result_bytes (use download)
-    ├── UnexpectedClientError              an AWS error that waiting cannot fix
+    ├── UnexpectedClientError              an AWS or transport error that waiting cannot fix
     │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
+    ├── SubmissionUncertainError           InvokeEndpointAsync may have been accepted
     ├── UnsupportedFeatureError            the installed botocore lacks an API feature
     └── InvalidTokenError                  a continuation token is malformed or not trusted
 
@@ -31,6 +32,7 @@ __all__ = [
     "PollingTimeoutError",
     "ResultDeserializationError",
     "ResultTooLargeError",
+    "SubmissionUncertainError",
     "UnexpectedClientError",
     "UnsupportedFeatureError",
 ]
@@ -169,7 +171,9 @@ class ResultTooLargeError(AsyncInferenceError):
 class UnexpectedClientError(AsyncInferenceError):
     """An AWS error that waiting cannot fix (access denied, missing bucket, bad request).
 
-    ``code`` is the AWS error code when there is one; the botocore error is chained.
+    Also a transport error that outlasted the retries (endpoint unreachable, timeouts).
+    ``code`` is the AWS error code when there is one (None for a transport error); the
+    botocore error is chained.
     """
 
     fmt = "Encountered unexpected client error: {message}"
@@ -186,6 +190,30 @@ class EndpointNotFoundError(UnexpectedClientError):
     def __init__(self, message: str, *, endpoint_name: str, **context: Any) -> None:
         super().__init__(message, **context)
         self.endpoint_name = endpoint_name
+
+
+class SubmissionUncertainError(AsyncInferenceError):
+    """InvokeEndpointAsync may or may not have been accepted: its answer was lost.
+
+    Resubmitting could run the inference twice, so the library does not (unless the
+    predictor has ``submit_retries="at-least-once"``). ``inference_id`` is the id that was
+    sent; ``output_path`` / ``failure_path`` are where the result will be if the request was
+    accepted (None when the endpoint's locations are not known yet); ``response`` is a handle
+    that waits on them (None likewise; not kept when pickled). The transport or AWS error is
+    chained.
+    """
+
+    fmt = "{message}"
+
+    def __init__(self, message: str, *, response: Any = None, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+        self.response = response
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuilt = super().__reduce__()
+        state = {**rebuilt[2], "response": None}
+        return (rebuilt[0], rebuilt[1], state)
 
 
 class UnsupportedFeatureError(AsyncInferenceError):

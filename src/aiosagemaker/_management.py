@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from ._aws_errors import error_code, error_message
+from ._aws_errors import describe_transport, error_code, error_message
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError
 
 Json = dict[str, Any]
@@ -83,6 +83,8 @@ async def _call(client: Any, operation: str, **kwargs: Any) -> Json:
         response: Json = await getattr(client, method)(**kwargs)
     except ParamValidationError as error:
         raise ValueError(f"invalid {operation} arguments: {error}") from error
+    except BotoCoreError as error:
+        raise UnexpectedClientError(describe_transport(error, f"SageMaker {operation}")) from error
     except ClientError as error:
         code = error_code(error) or ""
         message = error_message(error)
@@ -101,8 +103,12 @@ async def describe_endpoint(client: Any, endpoint_name: str) -> Json:
     return await _call(client, "DescribeEndpoint", EndpointName=endpoint_name)
 
 
-async def _describe_config(client: Any, config_name: str) -> Json:
+async def describe_endpoint_config(client: Any, config_name: str) -> Json:
+    """The ``DescribeEndpointConfig`` response (without ``ResponseMetadata``)."""
     return await _call(client, "DescribeEndpointConfig", EndpointConfigName=config_name)
+
+
+_describe_config = describe_endpoint_config
 
 
 async def _list_tags(client: Any, arn: str) -> list[Json]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -14,20 +16,31 @@ import anyio
 from botocore.exceptions import ClientError, ParamValidationError
 
 from . import _management
-from ._aws_errors import error_code, error_message
+from ._aws_errors import describe_transport, error_code, error_message
 from ._batch import BatchProgress, BatchRun
 from ._clients import ClientFactory, fast_timestamps
-from ._config import DEFAULT_WAITER_CONFIG, WaiterConfig, check_positive
+from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
 from ._exceptions import (
+    AsyncInferenceError,
     EndpointNotFoundError,
     InvalidTokenError,
+    SubmissionUncertainError,
     UnexpectedClientError,
     UnsupportedFeatureError,
 )
 from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
 from ._response import AsyncInferenceResponse, ResponseBinding
-from ._s3 import S3Transport, S3Uri, input_key
+from ._s3 import S3Transport, S3Uri, check_bucket, input_key
+from ._submission import (
+    SUBMIT_POLICIES,
+    OutputNaming,
+    Refused,
+    SubmitPolicy,
+    Submitter,
+    Uncertain,
+    naming_key,
+)
 from ._telemetry import Telemetry
 from ._tokens import decode_token, token_key
 from ._types import Deserializer, Serializer
@@ -51,6 +64,29 @@ DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
 ROTATE_EVERY = 1000
 """Submissions per output sub-prefix: each listing then pages through at most this many keys."""
 _EXTENSION_PATTERN = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"transient_retries must be an int (retries per request, 0 for none), got "
+            f"{type(value).__name__}: {value!r}"
+        )
+    if value < 0:
+        raise ValueError(f"transient_retries must be >= 0 (0 for no retries), got {value}")
+    return value
+
+
+def _check_prefix(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(
+            f"input_prefix must be a string (the key prefix of uploaded inputs; '' for none), "
+            f"got {type(value).__name__}"
+        )
+    if _CONTROL.search(value):
+        raise ValueError(f"input_prefix must not contain control characters, got {value!r}")
+    return value
 
 
 def _accept_header(accept: str | tuple[str, ...] | list[str]) -> str:
@@ -136,6 +172,15 @@ class AsyncPredictor:
             1,000 submissions (``<extension>/<n>``).
         telemetry: Record OpenTelemetry spans and counters when ``opentelemetry-api`` is
             installed (``pip install 'aiosagemaker[otel]'``); never payloads or results.
+        submit_retries: ``"at-most-once"`` (default): InvokeEndpointAsync is resent only
+            when it provably did not start (connect error, throttling, ServiceUnavailable);
+            a request that may have been accepted raises ``SubmissionUncertainError``.
+            ``"at-least-once"``: resend that too (a duplicate inference rather than a gap).
+            Resends at most ``transient_retries`` times.
+        upload_extra_args: Extra S3 arguments for every input upload, single-part and
+            multipart (``ServerSideEncryption``, ``SSEKMSKeyId``, ``Tagging``, ...).
+        expected_bucket_owner: Account id sent as ``ExpectedBucketOwner`` on every S3
+            request of the predictor (uploads, checks, results, multipart parts).
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -165,6 +210,9 @@ class AsyncPredictor:
         detection: Detection = "auto",
         output_path_extension: str | None = "auto",
         telemetry: bool = True,
+        submit_retries: SubmitPolicy = "at-most-once",
+        upload_extra_args: Mapping[str, Any] | None = None,
+        expected_bucket_owner: str | None = None,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -194,6 +242,13 @@ class AsyncPredictor:
             raise ValueError(f"detection must be 'auto', 'list' or 'get', got {detection!r}")
         self._extension = _extension_base(output_path_extension)
         self._extension_explicit = output_path_extension not in (None, "auto")
+        if submit_retries not in SUBMIT_POLICIES:
+            raise ValueError(
+                f"submit_retries must be 'at-most-once' or 'at-least-once', got {submit_retries!r}"
+            )
+        if default_bucket is not None:
+            check_bucket(default_bucket, "default_bucket")
+        self._s3_options = S3Options(upload_extra_args or {}, expected_bucket_owner)
         if notifications is not None and not isinstance(notifications, NotificationQueue):
             raise TypeError(
                 "notifications must be an aiosagemaker.NotificationQueue or None, got "
@@ -203,14 +258,18 @@ class AsyncPredictor:
         self.serializer = serializer
         self.deserializer = deserializer
         self.default_bucket = default_bucket
-        self.input_prefix = input_prefix
+        self.input_prefix = _check_prefix(input_prefix)
         self.waiter_config = waiter_config
         self.inline = inline
         self.create_default_bucket = create_default_bucket
         self.notifications = notifications
         self._factory = ClientFactory(session, client_config, max_pool_connections=max_concurrency)
         self._max_concurrency = max_concurrency
-        self._transient_retries = transient_retries
+        self._transient_retries = _check_retries(transient_retries)
+        self._submitter = Submitter(submit_retries, self._transient_retries)
+        self._naming = OutputNaming()
+        self._describe_lock: anyio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._failure_check_every = failure_check_every
         self._requests_per_second = float(s3_requests_per_second)
         self._detection: Detection = detection
@@ -252,6 +311,7 @@ class AsyncPredictor:
     async def _open(self) -> None:
         """Create the shared clients once, inside the running event loop."""
         if self._stack is not None:
+            self._check_loop()
             return
         if self._open_lock is None:
             self._open_lock = anyio.Lock()
@@ -272,6 +332,7 @@ class AsyncPredictor:
                     max_retries=self._transient_retries,
                     on_throttle=budget.throttled,
                     on_request=self._telemetry.s3_request if self._telemetry.enabled else None,
+                    options=self._s3_options,
                 )
                 sqs = None
                 if self.notifications is not None:
@@ -288,7 +349,19 @@ class AsyncPredictor:
                 engine.start()
                 self._engine = engine
                 self._runtime = runtime
+                self._loop = asyncio.get_running_loop()
                 self._stack = stack.pop_all()
+
+    def _check_loop(self) -> None:
+        """Refuse to use clients that belong to another (usually closed) event loop."""
+        if self._loop is asyncio.get_running_loop():
+            return
+        state = "closed" if self._loop is not None and self._loop.is_closed() else "different"
+        raise RuntimeError(
+            f"this AsyncPredictor was opened in another event loop (now {state}); its clients "
+            "and connections belong to that loop. Create the predictor (or `async with` it) "
+            "inside the loop that uses it, or `await predictor.close()` before its loop ends"
+        )
 
     async def _waiting_engine(self) -> WaitingEngine:
         await self._open()
@@ -332,6 +405,8 @@ class AsyncPredictor:
             EndpointNotFoundError: the endpoint does not exist in this region/account.
             UnexpectedClientError: S3 or SageMaker refused the request.
             UnsupportedFeatureError: the installed botocore lacks a requested field.
+            SubmissionUncertainError: the request may have been accepted but its answer was
+                lost; it carries the inference id and, where known, the result's location.
         """
         if data is None and input_path is None:
             raise ValueError(
@@ -339,7 +414,7 @@ class AsyncPredictor:
                 "pass data=<payload> or input_path='s3://bucket/key'"
             )
         target = None if input_path is None else S3Uri.parse(input_path, what="input_path")
-        args = self._request_args(initial_args, inference_id)
+        args = self._request_args(initial_args, inference_id or str(uuid.uuid4()))
         with self._telemetry.span("submit", endpoint=self.endpoint_name) as span:
             response = await self._submit(data, target, args)
             if span is not None:
@@ -365,14 +440,18 @@ class AsyncPredictor:
         if target is not None:
             args["InputLocation"] = str(target)
         self._add_extension(args)
+        self._add_filename(args)
         response = await self._invoke(args)
         logger.debug("invoked %s: %s", self.endpoint_name, response.get("InferenceId"))
         self._learn_prefixes(response["OutputLocation"], response.get("FailureLocation"))
+        key = naming_key(args)
+        if key is not None:
+            self._naming.learn(key, response["OutputLocation"], response.get("FailureLocation"))
         return AsyncInferenceResponse(
             self,
             response["OutputLocation"],
             response.get("FailureLocation"),
-            response.get("InferenceId") or args.get("InferenceId"),
+            response.get("InferenceId") or args["InferenceId"],
         )
 
     async def predict(
@@ -537,6 +616,11 @@ class AsyncPredictor:
         self._submitted += 1
         args["S3OutputPathExtension"] = f"{self._extension}/{generation:x}"
 
+    def _add_filename(self, args: dict[str, Any]) -> None:
+        """Choose the result's ``Filename``, so a lost answer still tells where it will be."""
+        if "Filename" not in args and self._supports("Filename"):
+            args["Filename"] = f"{uuid.uuid4().hex[:24]}.out"  # at most 32 characters
+
     def _supports(self, field: str) -> bool:
         model = self._runtime.meta.service_model.operation_model("InvokeEndpointAsync")
         return field in model.input_shape.members
@@ -571,15 +655,80 @@ class AsyncPredictor:
         for field in _NEW_FIELDS:
             if field in args and not self._supports(field):
                 raise UnsupportedFeatureError(self._too_old(field))
-        try:
-            response: dict[str, Any] = await self._runtime.invoke_endpoint_async(**args)
-        except ParamValidationError as error:
-            raise ValueError(f"invalid InvokeEndpointAsync arguments: {error}") from error
-        except ClientError as error:
-            raise self._invoke_error(error) from error
-        return response
+        runtime = self._runtime
 
-    def _invoke_error(self, error: ClientError) -> UnexpectedClientError:
+        async def call() -> dict[str, Any]:
+            response: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
+            return response
+
+        try:
+            return await self._submitter.submit(call)
+        except Uncertain as uncertain:
+            if not self._naming.known and naming_key(args) is not None:
+                self._describe_lock = self._describe_lock or anyio.Lock()
+                async with self._describe_lock:  # once, however many are uncertain at once
+                    if not self._naming.known and not self._naming.described:
+                        self._naming.described = True
+                        await self._learn_output_path()
+            raise self._uncertain(args, uncertain.error) from uncertain.error
+        except Refused as refused:
+            error = refused.error
+            if isinstance(error, ParamValidationError):
+                raise ValueError(f"invalid InvokeEndpointAsync arguments: {error}") from error
+            raise self._invoke_error(error) from error
+
+    async def _learn_output_path(self) -> None:
+        """Best effort: the endpoint's S3OutputPath from its config (needs two Describe calls).
+
+        Only before any request of this predictor was answered; failures are not predicted
+        this way (their naming is learned from answers). Errors leave the naming unknown.
+        """
+        try:
+            with anyio.fail_after(10):
+                async with self._factory.client("sagemaker") as client:
+                    endpoint = await _management.describe_endpoint(client, self.endpoint_name)
+                    config = await _management.describe_endpoint_config(
+                        client, endpoint["EndpointConfigName"]
+                    )
+        except (AsyncInferenceError, KeyError, TimeoutError) as error:
+            logger.debug("could not read the output path of %s: %r", self.endpoint_name, error)
+            return
+        output = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {}).get("S3OutputPath")
+        if isinstance(output, str) and output.startswith("s3://"):
+            self._naming.assume(output)
+
+    def _uncertain(self, args: dict[str, Any], error: BaseException) -> SubmissionUncertainError:
+        inference_id = args["InferenceId"]
+        key = naming_key(args)
+        output, failure = (None, None) if key is None else self._naming.predict(key)
+        if output is None:
+            where = (
+                "its result location is not known (no request of this predictor was answered "
+                "yet, or botocore is too old to choose Filename)"
+            )
+            response = None
+        else:
+            where = f"its result will be at {output}: wait on error.response"
+            response = AsyncInferenceResponse(self, output, failure, inference_id)
+        resent = (
+            "Resending it could run it twice, so it was not resent"
+            if self._submitter.policy == "at-most-once"
+            else f"It was resent {self._submitter.retries} times without an answer"
+        )
+        return SubmissionUncertainError(
+            f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} may or may not have been "
+            f"accepted (inference id {inference_id!r}; {type(error).__name__}: {error}). "
+            f"{resent}. If it was accepted, {where}",
+            response=response,
+            output_path=output,
+            failure_path=failure,
+            inference_id=inference_id,
+        )
+
+    def _invoke_error(self, error: BaseException) -> AsyncInferenceError:
+        if not isinstance(error, ClientError):
+            what = f"InvokeEndpointAsync on endpoint {self.endpoint_name!r}"
+            return UnexpectedClientError(describe_transport(error, what))
         code = error_code(error) or ""
         message = error_message(error)
         if code == "ValidationError" and "not found" in message.lower():

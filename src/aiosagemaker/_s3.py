@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import anyio
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ._aws_errors import ErrorKind, classify, describe_s3_fatal, error_code
+from ._config import S3Options
 from ._exceptions import UnexpectedClientError
 
 __all__ = [
@@ -29,8 +31,10 @@ __all__ = [
     "ObjectTooLarge",
     "S3Transport",
     "S3Uri",
+    "check_bucket",
     "close_body",
     "input_key",
+    "pin_bucket_owner",
     "read_all",
     "read_prefix",
 ]
@@ -42,6 +46,21 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 T = TypeVar("T")
 Consume = Callable[[Any], Awaitable[T]]
 """Reads an open aiobotocore streaming body and returns what the caller keeps."""
+
+_BUCKET = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{0,253}[a-zA-Z0-9])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_bucket(bucket: object, what: str = "bucket") -> str:
+    """``bucket`` if it is a valid S3 bucket name; ``TypeError`` / ``ValueError`` otherwise."""
+    if not isinstance(bucket, str):
+        raise TypeError(f"{what} must be a bucket name (a string), got {type(bucket).__name__}")
+    if not _BUCKET.match(bucket):
+        raise ValueError(
+            f"{what} {bucket!r} is not a valid S3 bucket name: letters, digits, '.', '-' or '_' "
+            "(no spaces), starting and ending with a letter or digit"
+        )
+    return bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,12 @@ class S3Uri:
         if not bucket or not key:
             raise ValueError(
                 f"{what} must name both a bucket and a key ('s3://bucket/key'), got {uri!r}"
+            )
+        check_bucket(bucket, f"the bucket of {what} {uri!r}:")
+        if _CONTROL.search(key) or len(key.encode("utf-8")) > 1024:
+            raise ValueError(
+                f"{what} {uri!r} has a key with control characters (newline, tab, ...) or "
+                "longer than 1,024 bytes; remove them (strip() the string)"
             )
         return cls(bucket, key)
 
@@ -127,11 +152,15 @@ class S3Transport:
 
     Args:
         client: An open aiobotocore S3 client.
-        limiter: Bounds concurrent S3 requests below the connection pool size.
+        limiter: Bounds concurrent S3 requests below the connection pool size (uploads and
+            result reads); detection requests have their own, smaller limiter, so a burst of
+            uploads never starves the search for results.
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
         on_request: Called with the operation name of every request (telemetry counts them).
+        options: Upload arguments and the expected bucket owner, applied to every request
+            of ``client`` (the owner by a botocore event hook, multipart parts included).
     """
 
     def __init__(
@@ -143,13 +172,19 @@ class S3Transport:
         retry_delay: float = 0.1,
         on_throttle: Callable[[], None] | None = None,
         on_request: Callable[[str], None] | None = None,
+        options: S3Options | None = None,
     ) -> None:
         self.client = client
         self.on_request = on_request
         self.limiter = limiter
+        self.detection_limiter = anyio.CapacityLimiter(max(4, int(limiter.total_tokens) // 4))
+        """LIST pages and probing GETs: their own slots, never queued behind uploads/fetches."""
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.on_throttle = on_throttle
+        self.options = options or S3Options()
+        if self.options.expected_bucket_owner is not None:
+            pin_bucket_owner(client, self.options.expected_bucket_owner)
 
     def note_error(self, error: BaseException) -> ErrorKind:
         """Classify ``error`` and tell the budget when it is throttling."""
@@ -159,14 +194,22 @@ class S3Transport:
         return kind
 
     async def get_once(
-        self, uri: S3Uri, consume: Consume[T], *, max_bytes: int | None = None
+        self,
+        uri: S3Uri,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None = None,
+        detecting: bool = True,
     ) -> Fetched[T] | None:
         """One GET of ``uri``; None when the key does not exist; botocore errors as raised.
+
+        ``detecting``: a probe of the waiting engine (its limiter); False for a result read.
 
         Raises:
             ObjectTooLarge: the object is larger than ``max_bytes`` (its body is not read).
         """
-        await self._acquire()
+        limiter = self.detection_limiter if detecting else self.limiter
+        await self._acquire(limiter)
         self._count("GetObject")
         try:
             try:
@@ -184,7 +227,7 @@ class S3Transport:
             finally:
                 await close_body(body)
         finally:
-            self.limiter.release()
+            limiter.release()
         return Fetched(
             value=value,
             content_type=response.get("ContentType") or DEFAULT_CONTENT_TYPE,
@@ -204,7 +247,10 @@ class S3Transport:
         Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
         """
         return await self._with_retries(
-            lambda: self.get_once(uri, consume, max_bytes=max_bytes), uri, "read", context
+            lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False),
+            uri,
+            "read",
+            context,
         )
 
     async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
@@ -212,12 +258,12 @@ class S3Transport:
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
         if token is not None:
             params["ContinuationToken"] = token
-        await self._acquire()
+        await self._acquire(self.detection_limiter)
         self._count("ListObjectsV2")
         try:
             response = await self.client.list_objects_v2(**params)
         finally:
-            self.limiter.release()
+            self.detection_limiter.release()
         sizes = {item["Key"]: int(item.get("Size", 0)) for item in response.get("Contents", ())}
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ListedPage(sizes, next_token)
@@ -230,22 +276,19 @@ class S3Transport:
         """
 
         upload_fileobj = getattr(self.client, "upload_fileobj", None)
+        extra = {**self.options.upload_extra_args, "ContentType": content_type}
 
         async def attempt() -> None:
             if hasattr(body, "seek"):
                 body.seek(0)
-            await self._acquire()
+            await self._acquire(self.limiter)
             self._count("PutObject")
             try:
                 if upload_fileobj is not None and hasattr(body, "read"):
                     # aioboto3's transfer helper: multipart upload for large file objects
-                    await upload_fileobj(
-                        body, uri.bucket, uri.key, ExtraArgs={"ContentType": content_type}
-                    )
+                    await upload_fileobj(body, uri.bucket, uri.key, ExtraArgs=dict(extra))
                 else:
-                    await self.client.put_object(
-                        Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type
-                    )
+                    await self.client.put_object(Bucket=uri.bucket, Key=uri.key, Body=body, **extra)
             finally:
                 self.limiter.release()
 
@@ -255,16 +298,16 @@ class S3Transport:
         if self.on_request is not None:
             self.on_request(operation)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, limiter: anyio.CapacityLimiter) -> None:
         """Take a limiter token; without the two scheduler round trips of ``async with``.
 
         When a token is free this does not yield to the event loop at all (the S3 request
         that follows does); otherwise it waits in the limiter's FIFO queue as usual.
         """
         try:
-            self.limiter.acquire_nowait()
+            limiter.acquire_nowait()
         except anyio.WouldBlock:
-            await self.limiter.acquire()
+            await limiter.acquire()
 
     async def _with_retries(
         self,
@@ -280,6 +323,8 @@ class S3Transport:
         while True:
             try:
                 return await attempt()
+            except ParamValidationError as error:
+                raise ValueError(f"invalid S3 request arguments for {uri}: {error}") from error
             except (BotoCoreError, ClientError, OSError) as error:
                 kind = self.note_error(error)
                 if kind.retryable and retry < self.max_retries:
@@ -299,6 +344,16 @@ class S3Transport:
                     bucket = getattr(uri, "bucket", "")
                     message = describe_s3_fatal(error, uri, action, bucket)
                 raise UnexpectedClientError(message, code=error_code(error), **context) from error
+
+
+def pin_bucket_owner(client: Any, account: str) -> None:
+    """Send ``ExpectedBucketOwner=account`` on every request of ``client`` that takes it."""
+
+    def add_owner(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if "ExpectedBucketOwner" in model.input_shape.members:
+            params.setdefault("ExpectedBucketOwner", account)
+
+    client.meta.events.register("before-parameter-build.s3", add_owner)
 
 
 def input_key(prefix: str, endpoint_name: str, now: datetime | None = None) -> str:
