@@ -32,7 +32,7 @@ logger = logging.getLogger("aiosagemaker.local")
 
 TARGET_PREFIX = "SageMaker."
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
-UPDATE_SECONDS = 0.2
+UPDATE_SECONDS = 1.0
 """How long an endpoint stays ``Updating`` after UpdateEndpoint (not scaled)."""
 INSTANCE_TYPE = "ml.m5.large"
 NAME_MAX = 63
