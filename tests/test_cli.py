@@ -108,8 +108,9 @@ def test_batch_survives_kill_9_and_resumes_exactly_once(
     assert len(ok) + len(uncertain) == count
     assert all(o["result"] == o["index"] for o in ok)
     assert len({o["inference_id"] for o in ok}) == len(ok)
-    # no duplicate inference: the emulator ran exactly the inferences that have results
-    assert local.stats("scripted").accepted - before == len(ok)
+    # no duplicate inference: the emulator ran each result's inference once, and at most the
+    # uncertain ones besides (a kill during the call: accepted or not, never sent again)
+    assert len(ok) <= local.stats("scripted").accepted - before <= len(ok) + len(uncertain)
 
 
 def test_ctrl_c_stops_cleanly_and_resumes(local: LocalEndpoint, tmp_path: Path) -> None:

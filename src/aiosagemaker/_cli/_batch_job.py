@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError
 
 from .._batch import BatchOutcome, BatchProgress, BatchRun
 from .._config import DEFAULT_WAITER_CONFIG, WaiterConfig
-from .._exceptions import PollingTimeoutError
+from .._exceptions import PollingTimeoutError, SubmissionUncertainError
 from .._limits import FILENAME_MAX
 from .._predictor import AsyncPredictor
 from .._response import AsyncInferenceResponse
@@ -198,18 +198,22 @@ class BatchJob:
             filename = inference_id[:FILENAME_MAX]
             initial_args = {"S3OutputPathExtension": extension, "Filename": filename}
             suffix = f"/{extension}/{filename}"
-        await self._state.submitting(idx, inference_id, suffix)
-        try:
-            response = await self._predictor.predict_async(
-                data, initial_args=initial_args, inference_id=inference_id
-            )
-        except (BotoCoreError, OSError) as error:  # sent, perhaps accepted: never resent
-            self._uncertain.add(idx)
-            raise _Uncertain(
-                f"the InvokeEndpointAsync response was lost ({error}); the inference may be "
-                "running. It is not submitted again (rerun with --resubmit-uncertain to do so)"
-            ) from error
-        await self._state.accepted(idx, response.output_path, response.failure_path)
+        # Shielded: Ctrl-C lets a submission under way finish and be recorded, so that a
+        # clean stop leaves no submission whose outcome is unknown.
+        with anyio.CancelScope(shield=True):
+            await self._state.submitting(idx, inference_id, suffix)
+            try:
+                response = await self._predictor.predict_async(
+                    data, initial_args=initial_args, inference_id=inference_id
+                )
+            except (BotoCoreError, OSError, SubmissionUncertainError) as error:
+                # sent, perhaps accepted: never resent
+                self._uncertain.add(idx)
+                raise _Uncertain(
+                    f"the InvokeEndpointAsync response was lost ({error}); the inference may "
+                    "be running. It is not submitted again (rerun with --resubmit-uncertain)"
+                ) from error
+            await self._state.accepted(idx, response.output_path, response.failure_path)
         if suffix and "output_base" not in self._meta and response.output_path.endswith(suffix):
             self._meta["output_base"] = response.output_path[: -len(suffix)]
             await self._state.set_meta("output_base", self._meta["output_base"])
