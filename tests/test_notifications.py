@@ -416,8 +416,10 @@ async def test_timeout_keeps_polling_semantics(relay_for: Any) -> None:
         started = time.monotonic()
         with pytest.raises(PollingTimeoutError, match=r"No result at s3://.*queue") as caught:
             await response.get_result(WaiterConfig(max_attempts=3, delay=0.1))
-    assert 0.15 <= time.monotonic() - started < 2
-    assert caught.value.attempts == 1  # the final S3 check at the end of the budget
+    # The final S3 check at the end of the budget is waited for (the config has no timeout),
+    # and the wait ends long before the 3 s model would have written its result.
+    assert 0.15 <= time.monotonic() - started < 2.9
+    assert caught.value.attempts == 1
     assert caught.value.inference_id == response.inference_id
 
 

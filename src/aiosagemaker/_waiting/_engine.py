@@ -242,7 +242,9 @@ class WaitingEngine:
         safety = WaiterConfig(
             max_attempts=None, delay=min(self.source.safety_poll_interval, budget), timeout=budget
         )
-        return Schedule(safety, now, self.rng, first_check=False)
+        return Schedule(
+            safety, now, self.rng, first_check=False, hard_limit=config.timeout is not None
+        )
 
     def register(
         self,

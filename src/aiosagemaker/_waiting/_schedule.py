@@ -33,9 +33,13 @@ class Schedule:
         rng: Source of jitter.
         first_check: False skips the check at the start (notification mode: the notification
             is the first look; S3 is the safety net).
+        hard_limit: Whether the caller's wait is cut :data:`FINAL_CHECK_GRACE` after the last
+            check (a ``timeout``) or given :data:`LAST_CHECK_ALLOWANCE` for its answer
+            (attempts only). Defaults to whether ``config`` has a ``timeout``; a safety-net
+            schedule derived from an attempts-only config keeps the allowance.
     """
 
-    __slots__ = ("_delays", "_done", "_times", "deadline", "last", "start")
+    __slots__ = ("_delays", "_done", "_times", "allowance", "deadline", "last", "start")
 
     def __init__(
         self,
@@ -44,7 +48,11 @@ class Schedule:
         rng: random.Random,
         *,
         first_check: bool = True,
+        hard_limit: bool | None = None,
     ) -> None:
+        if hard_limit is None:
+            hard_limit = config.timeout is not None
+        self.allowance = FINAL_CHECK_GRACE if hard_limit else LAST_CHECK_ALLOWANCE
         self.start = start
         self.deadline = None if config.timeout is None else start + float(config.timeout)
         seed = rng.random()
@@ -68,7 +76,7 @@ class Schedule:
     @property
     def hard_deadline(self) -> float:
         """When the caller's wait ends at the latest."""
-        return self.last + (LAST_CHECK_ALLOWANCE if self.deadline is None else FINAL_CHECK_GRACE)
+        return self.last + self.allowance
 
     def time(self, index: int) -> float | None:
         """The time of check ``index`` (0-based), or None when there is no such check."""
