@@ -63,6 +63,38 @@ def test_schedule_first_check_at_start_last_at_the_deadline() -> None:
     assert fixed.hard_deadline == 4.0 + LAST_CHECK_ALLOWANCE  # no timeout: the SDK's way
 
 
+def test_schedule_memory_stays_flat_and_jitter_is_drawn_per_check() -> None:
+    import itertools
+    import random
+
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=100_000, jitter=0.5)
+    schedule = Schedule(config, 0.0, random.Random(3))
+    times = []
+    for index in range(5_000):
+        due = schedule.time(index)
+        assert due is not None
+        times.append(due)
+        schedule.release(index - 1)
+    assert len(schedule._times) <= 3  # a wait's memory does not grow with its checks
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(0.5 <= gap <= 1.0 for gap in gaps) and len(set(gaps)) > 4_000
+    again = Schedule(config, 0.0, random.Random(3))
+    assert [again.time(i) for i in range(50)] == times[:50]  # one seed per wait
+    plain = Schedule(WaiterConfig(max_attempts=None, delay=1.0, timeout=10), 0.0, random.Random())
+    assert [plain.time(i) for i in range(12)] == [float(i) for i in range(11)] + [None]
+
+
+def test_safety_net_of_an_attempts_only_config_keeps_the_last_checks_allowance() -> None:
+    import random
+
+    fixed = Schedule(
+        WaiterConfig(3, 0.1), 0.0, random.Random(), first_check=False, hard_limit=False
+    )
+    assert fixed.hard_deadline == pytest.approx(fixed.last + LAST_CHECK_ALLOWANCE)
+    timed = Schedule(WaiterConfig(max_attempts=None, delay=0.1, timeout=1), 0.0, random.Random())
+    assert timed.hard_deadline == pytest.approx(1 + FINAL_CHECK_GRACE)
+
+
 def test_default_waiter_starts_fast_and_keeps_the_sdk_budget() -> None:
     import random
 

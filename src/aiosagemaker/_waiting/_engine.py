@@ -350,10 +350,7 @@ class WaitingEngine:
             assert due is not None
             gap = max(MIN_GAP, regular.interval())
             start = min(start, max(due, group.last_check + gap))
-            if self._worth_listing(group, group.size) and 2 * group.size >= group.keys_listed:
-                # A LIST serves every probe of the group: while most of what it returns is
-                # still awaited, look twice per interval (the extra looks find results sooner
-                # and use up no wait's checks).
+            if self._extra_look(group):
                 start = min(start, group.last_check + max(MIN_GAP, gap / 2))
         start = max(start, group.retry_at)
         if start > now:
@@ -361,14 +358,28 @@ class WaitingEngine:
         due_probes = group.pop_due(now)
         if due_probes:
             listing = self._choose_listing(group, len(due_probes))
-        elif self._worth_listing(group, group.size) and 2 * group.size >= group.keys_listed:
-            listing = True  # the extra look of a large group
+        elif self._extra_look(group):
+            listing = True
         else:  # nothing due after all (cannot happen by the rules above): look again soon
             return now + MIN_GAP
         group.inflight = True
         group.last_check = now
         tasks.start_soon(self._check, group, due_probes, listing, now)
         return math.inf
+
+    def _extra_look(self, group: Group) -> bool:
+        """Whether to list the group twice per interval instead of once.
+
+        A LIST serves every probe of the group: while results are arriving (the last listing
+        found some) and most of what it returns is still awaited, the extra looks find results
+        sooner and use up no wait's checks. A group where nothing arrives is listed once per
+        interval.
+        """
+        return (
+            group.arriving
+            and self._worth_listing(group, group.size)
+            and 2 * group.size >= group.keys_listed
+        )
 
     def _choose_listing(self, group: Group, due: int) -> bool:
         if self.detection == "get" or not group.list_allowed:
@@ -417,7 +428,7 @@ class WaitingEngine:
     async def _list(self, group: Group, due: list[Probe], started: float) -> None:
         """List the group's prefix; every listed key that a probe waits for is found."""
         token: str | None = None
-        pages = listed = 0
+        pages = listed = found = 0
         while True:
             await self.budget.take()
             try:
@@ -430,6 +441,7 @@ class WaitingEngine:
             self.stats.list_pages += 1
             for key in page.sizes.keys() & group.probes.keys():
                 for probe in list(group.probes.get(key, ())):
+                    found += 1
                     self.stats.found_by_list += 1
                     self._found(probe, Found(probe.kind, size=page.sizes[key]))
             if page.next_token is None:
@@ -442,6 +454,7 @@ class WaitingEngine:
         self.stats.lists += 1
         group.pages = pages
         group.keys_listed = listed
+        group.arriving = found > 0
         group.backoff = 0.0
         self._satisfy(due, started)
 
@@ -540,9 +553,8 @@ class WaitingEngine:
             if self.source is not None and probe.kind == "output":
                 self.source.stats.safety_checks += 1
             probe.satisfy(started)
-            entry = probe.entry
-            if entry.exhausted():
-                self._resolve(entry, Exhausted())
+            if probe.due() is None and probe.entry.exhausted():
+                self._resolve(probe.entry, Exhausted())
 
     def _transient(self, group: Group, due: list[Probe], error: BaseException) -> None:
         self.stats.transient_errors += 1

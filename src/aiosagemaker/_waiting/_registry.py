@@ -66,7 +66,18 @@ class Probe:
     last one). The next due time is kept, not recomputed: the scheduler asks often.
     """
 
-    __slots__ = ("_due", "_urgent", "entry", "group", "index", "kind", "scope", "stride", "uri")
+    __slots__ = (
+        "_due",
+        "_previous",
+        "_urgent",
+        "entry",
+        "group",
+        "index",
+        "kind",
+        "scope",
+        "stride",
+        "uri",
+    )
 
     def __init__(self, entry: Entry, kind: ProbeKind, uri: S3Uri, stride: int = 1) -> None:
         self.entry = entry
@@ -77,20 +88,24 @@ class Probe:
         self.group: Group | None = None
         self.scope: anyio.CancelScope | None = None
         self._due: float | None = None
+        self._previous: float | None = None
         self._urgent = True
         self._refresh()
 
     def _refresh(self) -> None:
         """Move to the next check this probe makes (skipping strided ones), cache its time."""
-        schedule = self.entry.schedule
+        time = self.entry.schedule.time
+        index = self.index
         while True:
-            due = schedule.time(self.index)
-            last = due is not None and schedule.is_last(self.index)
-            if due is None or last or self.stride == 1 or (self.index + 1) % self.stride == 0:
+            due = time(index)
+            last = due is not None and time(index + 1) is None
+            if due is None or last or self.stride == 1 or (index + 1) % self.stride == 0:
                 break
-            self.index += 1
+            index += 1
+        self.index = index
         self._due = due
-        self._urgent = self.index == 0 or last
+        self._previous = None if index == 0 else time(index - 1)
+        self._urgent = index == 0 or last
 
     def due(self) -> float | None:
         """When this probe's next check is due (None: no check is left)."""
@@ -102,11 +117,9 @@ class Probe:
 
     def interval(self) -> float:
         """The current spacing of this probe's checks (0 for the first)."""
-        schedule = self.entry.schedule
-        if self._due is None or self.index == 0:
+        if self._due is None or self._previous is None:
             return 0.0
-        before = schedule.time(self.index - 1)
-        return 0.0 if before is None else self._due - before
+        return self._due - self._previous
 
     def satisfy(self, started: float) -> None:
         """A check that started at ``started`` found nothing: it counts as one scheduled check.
@@ -114,24 +127,31 @@ class Probe:
         A probe more than a whole interval behind (after an outage, say) skips the checks it
         missed but one, so that it catches up with one check instead of a burst.
         """
-        schedule = self.entry.schedule
         if self._due is None or self._due > started:
             return
-        self.index += 1
-        while (after := schedule.time(self.index + 1)) is not None and after <= started:
-            self.index += 1
+        entry = self.entry
+        schedule = entry.schedule
+        time = schedule.time
+        index = self.index + 1
+        while (after := time(index + 1)) is not None and after <= started:
+            index += 1
+        self.index = index
         self._refresh()
+        probes = entry.probes
         if self.kind == "output":
-            self.entry.attempts = max(self.entry.attempts, self.index)
+            entry.attempts = max(entry.attempts, self.index)
+        # every probe may still ask for the time of the check before its own
+        lowest = self.index if len(probes) == 1 else min(probe.index for probe in probes)
+        schedule.release(lowest - 1)
 
 
 class Entry:
     """One caller's wait for one inference; resolved once."""
 
     __slots__ = (
+        "_event",
         "active",
         "attempts",
-        "event",
         "handoff_bytes",
         "last_error",
         "listener_keys",
@@ -156,7 +176,7 @@ class Entry:
         self.schedule = schedule
         self.handoff_bytes = handoff_bytes
         self.on_resolve = on_resolve
-        self.event = anyio.Event()
+        self._event: anyio.Event | None = None
         self.signal: Signal | None = None
         self.last_error: BaseException | None = None
         self.attempts = 0
@@ -171,12 +191,22 @@ class Entry:
     def resolved(self) -> bool:
         return self.signal is not None
 
+    @property
+    def event(self) -> anyio.Event:
+        """Set once the entry is resolved (made on first use: watched entries never need it)."""
+        if self._event is None:
+            self._event = anyio.Event()
+            if self.signal is not None:
+                self._event.set()
+        return self._event
+
     def resolve(self, signal: Signal) -> bool:
         """Set the signal once and wake the waiter; False when it was already resolved."""
         if self.signal is not None:
             return False
         self.signal = signal
-        self.event.set()
+        if self._event is not None:
+            self._event.set()
         if self.on_resolve is not None:
             self.on_resolve(self)
         return True
@@ -184,7 +214,7 @@ class Entry:
     def rearm(self) -> None:
         """Forget the signal (it announced an object that is not there): wait again."""
         self.signal = None
-        self.event = anyio.Event()
+        self._event = None
 
     def exhausted(self) -> bool:
         """Whether no probe has a check left."""
@@ -228,6 +258,7 @@ class Group:
     """
 
     __slots__ = (
+        "arriving",
         "backoff",
         "bucket",
         "heaps",
@@ -255,6 +286,7 @@ class Group:
         self.last_check = float("-inf")
         self.pages = 1
         self.keys_listed = 0
+        self.arriving = False
         self.list_allowed = True
         self.backoff = 0.0
         self.retry_at = float("-inf")

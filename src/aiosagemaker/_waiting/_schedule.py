@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from .._config import WaiterConfig
+from .._config import MAX_WAIT_SECONDS, WaiterConfig
 
 __all__ = ["FINAL_CHECK_GRACE", "LAST_CHECK_ALLOWANCE", "Schedule"]
 
@@ -24,8 +24,25 @@ LAST_CHECK_ALLOWANCE = 10.5
 after 10 s and retries it, so a hanging S3 still ends the wait)."""
 
 
+_MASK = (1 << 64) - 1
+
+
+def _unit(seed: int, index: int) -> float:
+    """A uniform draw in [0, 1) for check ``index`` of the wait seeded ``seed`` (splitmix64).
+
+    Stateless, so a wait holds one integer for its jitter instead of a generator's state.
+    """
+    x = (seed + (index + 1) * 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return ((x ^ (x >> 31)) >> 11) / float(1 << 53)
+
+
 class Schedule:
     """The check times of one wait, computed lazily (jitter drawn once per wait).
+
+    Only the times from the earliest check still needed (see :meth:`release`) are kept, so a
+    wait's memory does not grow with the checks it has made.
 
     Args:
         config: The waiter configuration.
@@ -39,7 +56,19 @@ class Schedule:
             schedule derived from an attempts-only config keeps the allowance.
     """
 
-    __slots__ = ("_delays", "_done", "_times", "allowance", "deadline", "last", "start")
+    __slots__ = (
+        "_config",
+        "_done",
+        "_next_delay",
+        "_offset",
+        "_seed",
+        "_sleeps",
+        "_times",
+        "allowance",
+        "deadline",
+        "last",
+        "start",
+    )
 
     def __init__(
         self,
@@ -55,22 +84,32 @@ class Schedule:
         self.allowance = FINAL_CHECK_GRACE if hard_limit else LAST_CHECK_ALLOWANCE
         self.start = start
         self.deadline = None if config.timeout is None else start + float(config.timeout)
-        seed = rng.random()
-        self._delays = config.delays(random.Random(seed))
+        self._config = config
+        self._seed = rng.getrandbits(64) if config.jitter else 0
+        self._next_delay = min(float(config.delay), _cap(config))
+        self._sleeps = 0
+        self._offset = 0
         self._times: list[float] = [start] if first_check else []
         self._done = False
-        self.last = self._find_last(config, seed)
+        self.last = self._find_last()
 
-    def _find_last(self, config: WaiterConfig, seed: float) -> float:
+    def _delay(self, index: int, raw: float) -> float:
+        """The jittered sleep before check ``index + 1`` (``raw`` without jitter)."""
+        jitter = self._config.jitter
+        return raw if not jitter else raw * (1 - jitter * _unit(self._seed, index))
+
+    def _find_last(self) -> float:
         """The time of the last check (the config's delays summed, capped by its timeout)."""
+        config = self._config
         if config.max_attempts is None:
             assert self.deadline is not None
             return self.deadline
-        total = self.start
-        for delay in config.delays(random.Random(seed)):
-            total += delay
+        total, raw, cap = self.start, self._next_delay, _cap(config)
+        for index in range(config.max_attempts - 1):
+            total += self._delay(index, raw)
             if self.deadline is not None and total >= self.deadline:
                 return self.deadline
+            raw = min(raw * config.backoff, cap)
         return total
 
     @property
@@ -80,22 +119,41 @@ class Schedule:
 
     def time(self, index: int) -> float | None:
         """The time of check ``index`` (0-based), or None when there is no such check."""
-        while len(self._times) <= index and not self._done:
-            previous = self._times[-1] if self._times else self.start
-            delay = next(self._delays, None)
-            if delay is None:
+        times = self._times
+        position = index - self._offset
+        if 0 <= position < len(times):
+            return times[position]
+        assert position >= 0, "a released check time was asked for"
+        config = self._config
+        while self._offset + len(times) <= index and not self._done:
+            if config.max_attempts is not None and self._sleeps >= config.max_attempts - 1:
                 self._done = True
                 break
-            due = previous + delay
+            previous = times[-1] if times else self.start
+            due = previous + self._delay(self._sleeps, self._next_delay)
+            self._sleeps += 1
+            self._next_delay = min(self._next_delay * config.backoff, _cap(config))
             if self.deadline is not None and due >= self.deadline:
                 due = self.deadline
                 self._done = True
-            if self._times and due <= self._times[-1]:
+            if times and due <= times[-1]:
                 self._done = True
                 break
-            self._times.append(due)
-        return self._times[index] if index < len(self._times) else None
+            times.append(due)
+        position = index - self._offset
+        return times[position] if position < len(times) else None
 
     def is_last(self, index: int) -> bool:
         """Whether check ``index`` is the final one."""
-        return self.time(index) is not None and self.time(index + 1) is None
+        return self.time(index + 1) is None and self.time(index) is not None
+
+    def release(self, index: int) -> None:
+        """Checks before ``index`` will not be asked for again: forget their times."""
+        drop = min(index - self._offset, len(self._times) - 1)
+        if drop > 0:
+            del self._times[:drop]
+            self._offset += drop
+
+
+def _cap(config: WaiterConfig) -> float:
+    return MAX_WAIT_SECONDS if config.max_delay is None else float(config.max_delay)
