@@ -5,7 +5,8 @@ GetBucketLocation, PutObject, GetObject, HeadObject and ListObjectsV2, with S3 X
 (``NoSuchKey``, ``NoSuchBucket``, 404 without a body for HEAD). It counts requests by operation
 (the emulator's own reads of inputs and writes of results apart) and records the time each
 object was written, for detection latency. Control endpoints live
-under ``/_bench/`` (not a valid bucket name): ``stats``, ``reset`` and ``puts?prefix=``.
+under ``/_bench/`` (not a valid bucket name): ``stats``, ``reset``, ``puts?prefix=`` and
+``put_many`` (POST: many objects written at once, as the service writes results).
 
 Run: ``python benchmarks/s3server.py --port 0`` prints ``READY <url>`` on stdout.
 """
@@ -131,6 +132,18 @@ def build_app(store: Store) -> web.Application:
             return web.json_response(
                 {k: o.written for k, o in objects.items() if k.startswith(prefix)}
             )
+        if action == "put_many":  # the service's side writing results, without S3 clients
+            body = await request.json()
+            objects = store.buckets[body["bucket"]]
+            for key, text, content_type in body["objects"]:
+                data = text.encode()
+                if key not in objects:
+                    bisect.insort(store.sorted_keys[body["bucket"]], key)
+                etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+                objects[key] = StoredObject(data, content_type, etag, time.time())
+            store.counts["PutObject"] += len(body["objects"])
+            store.backend_counts["PutObject"] += len(body["objects"])
+            return web.json_response({"ok": True})
         return _error(404, "NotFound", f"unknown control action {action}")
 
     async def service(request: web.Request) -> web.Response:
