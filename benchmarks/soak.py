@@ -356,6 +356,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "soak.json")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
+    if args.output.exists():  # keep the other modes' runs of the same size
+        earlier = json.loads(args.output.read_text())
+        if earlier.get("n") == args.n:
+            kept = [run for run in earlier.get("runs", []) if run["mode"] not in args.modes]
+            report["runs"] = kept + report["runs"]
     args.output.write_text(json.dumps(report, indent=2) + "\n")
 
 
