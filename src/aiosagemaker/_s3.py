@@ -33,6 +33,7 @@ __all__ = [
     "S3Uri",
     "check_bucket",
     "close_body",
+    "detection_slots",
     "input_key",
     "pin_bucket_owner",
     "read_all",
@@ -112,8 +113,17 @@ def read_prefix(limit: int) -> Consume[tuple[bytes, bool]]:
     """``Consume`` that reads at most ``limit`` bytes: (the bytes, whether the body was cut)."""
 
     async def consume(body: Any) -> tuple[bytes, bool]:
-        data: bytes = await body.read(limit + 1)
-        return data[:limit], len(data) > limit
+        # read(n) may return fewer bytes than asked for before the end (aiohttp streams)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk: bytes = await body.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+        return data[:limit], size > limit
 
     return consume
 
@@ -143,6 +153,11 @@ class ListedPage:
     next_token: str | None
 
 
+def detection_slots(limit: int) -> int:
+    """Connections kept for detection requests beside ``limit`` for uploads and result reads."""
+    return max(4, limit // 4)
+
+
 class S3Transport:
     """GET, PUT and LIST with classification, a concurrency limiter and bounded retries.
 
@@ -153,7 +168,8 @@ class S3Transport:
     Args:
         client: An open aiobotocore S3 client.
         limiter: Bounds concurrent S3 requests below the connection pool size (uploads and
-            result reads); detection requests have their own, smaller limiter, so a burst of
+            result reads); detection requests have their own, smaller limiter
+            (:func:`detection_slots`), and the client's pool has room for both, so a burst of
             uploads never starves the search for results.
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
@@ -177,7 +193,7 @@ class S3Transport:
         self.client = client
         self.on_request = on_request
         self.limiter = limiter
-        self.detection_limiter = anyio.CapacityLimiter(max(4, int(limiter.total_tokens) // 4))
+        self.detection_limiter = anyio.CapacityLimiter(detection_slots(int(limiter.total_tokens)))
         """LIST pages and probing GETs: their own slots, never queued behind uploads/fetches."""
         self.max_retries = max_retries
         self.retry_delay = retry_delay
