@@ -75,6 +75,16 @@ def test_max_concurrency_sizes_the_pool_unless_the_config_does() -> None:
     assert sized._factory.max_pool_connections == 20
 
 
+async def test_the_s3_pool_has_room_for_detection_beside_uploads(aws_env: dict[str, str]) -> None:
+    async with make_predictor(max_concurrency=40) as predictor:
+        await predictor._open()
+        transport = predictor._transport
+        assert transport is not None
+        pool = transport.client.meta.config.max_pool_connections
+        detection = int(transport.detection_limiter.total_tokens)
+        assert pool == int(transport.limiter.total_tokens) + detection == 40 + 10
+
+
 def test_fast_timestamps_match_botocore() -> None:
     import botocore.utils
 

@@ -69,14 +69,20 @@ class ClientFactory:
         """Connection pool size of each client this factory makes."""
         return int(self.config.max_pool_connections)
 
-    def client(self, service: str) -> AbstractAsyncContextManager[Any]:
+    def client(
+        self, service: str, *, extra_connections: int = 0
+    ) -> AbstractAsyncContextManager[Any]:
         """An async context manager yielding an open aiobotocore client for ``service``.
 
         ``sagemaker-runtime`` gets no botocore retries, whatever ``client_config`` says.
+        ``extra_connections`` enlarges this client's pool beyond :attr:`max_pool_connections`.
         """
         if self._session is None:
             self._session = get_session()
         config = self.config.merge(NO_RETRIES) if service == "sagemaker-runtime" else self.config
+        if extra_connections:
+            pool = self.max_pool_connections + extra_connections
+            config = config.merge(AioConfig(max_pool_connections=pool))
         if hasattr(self._session, "create_client"):  # aiobotocore AioSession
             return self._session.create_client(service, config=config)  # type: ignore[no-any-return]
         return self._session.client(service, config=config)  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ from ._exceptions import (
 from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
 from ._response import AsyncInferenceResponse, ResponseBinding
-from ._s3 import S3Transport, S3Uri, check_bucket, input_key
+from ._s3 import S3Transport, S3Uri, check_bucket, detection_slots, input_key
 from ._submission import (
     SUBMIT_POLICIES,
     OutputNaming,
@@ -320,11 +320,13 @@ class AsyncPredictor:
                 return
             async with AsyncExitStack() as stack:
                 runtime = await stack.enter_async_context(self._factory.client("sagemaker-runtime"))
-                s3 = await stack.enter_async_context(self._factory.client("s3"))
-                fast_timestamps(s3)
-                limiter = anyio.CapacityLimiter(
-                    self._max_concurrency or self._factory.max_pool_connections
+                limit = self._max_concurrency or self._factory.max_pool_connections
+                s3 = await stack.enter_async_context(
+                    # room beside the uploads and reads for the waiting engine's requests
+                    self._factory.client("s3", extra_connections=detection_slots(limit))
                 )
+                fast_timestamps(s3)
+                limiter = anyio.CapacityLimiter(limit)
                 budget = RequestBudget(self._requests_per_second)
                 self._transport = S3Transport(
                     s3,
