@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,10 +29,11 @@ from aiosagemaker import (
     as_completed,
     wait,
 )
+from aiosagemaker._clients import LISTED_SIZES
 from aiosagemaker._waiting import RequestBudget
 from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE, LAST_CHECK_ALLOWANCE, Schedule
 from conftest import BUCKET
-from helpers import FAST, make_predictor, raw
+from helpers import FAST, make_predictor, raw, until
 from s3_fault_proxy import Fault, S3FaultProxy
 from test_inline import NEW_FIELDS
 
@@ -167,6 +169,27 @@ async def test_forced_detection(aws_env: dict[str, str], detection: str) -> None
         assert stats.probe_gets == 0 and stats.lists >= 1
     else:
         assert stats.lists == 0 and stats.probe_gets >= 10
+
+
+async def test_listing_pages_are_read_leanly_with_every_key_and_size(
+    aws_env: dict[str, str], s3: Any
+) -> None:
+    prefix = f"lean/{uuid.uuid4().hex}/"
+    names = ["a&b.out", "c<d>.out", "e'f\".out", "ünï cödé.out", "plain.out"]
+    for size, name in enumerate(names):
+        await s3.put_object(Bucket=BUCKET, Key=prefix + name, Body=b"x" * size)
+    async with make_predictor() as predictor:
+        await predictor._open()
+        transport = predictor._transport
+        assert transport is not None
+        page = await transport.list_page(BUCKET, prefix)
+        assert page.sizes == {prefix + name: size for size, name in enumerate(names)}
+        assert page.next_token is None
+        raw = await transport.client.list_objects_v2(Bucket=BUCKET, Prefix=prefix, MaxKeys=2)
+        assert "Contents" not in raw and len(raw[LISTED_SIZES]) == 2  # botocore parsed no object
+        assert raw["IsTruncated"] and raw["NextContinuationToken"]
+        rest = await transport.list_page(BUCKET, prefix, raw["NextContinuationToken"])
+        assert len(rest.sizes) == 3 and not rest.sizes.keys() & raw[LISTED_SIZES].keys()
 
 
 async def test_listing_denied_falls_back_to_get(
@@ -361,6 +384,25 @@ async def test_as_completed_yields_in_completion_order_without_a_task_each(
         failing.result()
     assert sorted(r.result() for r in others) == list(range(20))
     assert tasks_while_pending < before + 10  # no task per pending response
+
+
+async def test_a_settled_watch_holds_nothing_until_its_deadline(aws_env: dict[str, str]) -> None:
+    """The hard-deadline timer of a watch goes with it: a yielded result can be freed."""
+    import gc
+    import weakref
+
+    async with make_predictor(waiter_config=WaiterConfig(max_attempts=None, timeout=900)) as p:
+        responses = [await p.predict_async({"output": i}) for i in range(5)]
+        refs = [weakref.ref(r) for r in responses]
+        async for response in as_completed(responses):
+            assert response.exception() is None
+        del responses, response
+
+        def freed() -> bool:
+            gc.collect()
+            return all(ref() is None for ref in refs)
+
+        await until(freed)  # once checks under way end; no timer keeps them for 15 minutes
 
 
 async def test_as_completed_timeout_leaves_the_rest_awaitable(aws_env: dict[str, str]) -> None:

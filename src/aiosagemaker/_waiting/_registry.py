@@ -9,6 +9,7 @@ An entry is resolved exactly once (:meth:`Entry.resolve`); the waiter then reads
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
@@ -161,6 +162,7 @@ class Entry:
         "router",
         "schedule",
         "signal",
+        "timer",
     )
 
     def __init__(
@@ -183,6 +185,8 @@ class Entry:
         self.active = False
         self.router: Callable[[Entry, Signal], None] | None = None
         self.listener_keys: list[Key] = []
+        self.timer: asyncio.TimerHandle | None = None
+        """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
         self.probes = [Probe(self, "output", locations.output)]
         if locations.failure is not None:
             self.probes.append(Probe(self, "failure", locations.failure, failure_stride))
