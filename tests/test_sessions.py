@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import anyio
 import pytest
@@ -112,3 +113,27 @@ async def test_only_the_librarys_own_s3_client_gets_fast_timestamps(
         theirs = own._endpoint._response_parser_factory
         assert theirs._defaults.get("timestamp_parser") is not parse_timestamp
         assert await predictor.predict({"output": "ok"}) == "ok"
+
+
+def test_lean_listing_reads_pages_with_and_without_s3s_namespace() -> None:
+    from aiosagemaker._clients import LISTED_SIZES, _lean_listing
+
+    items = (
+        "<Contents><Key>k/a%26b</Key><Size>3</Size></Contents><Contents><Key>k/c</Key></Contents>"
+    )
+    for namespace in (' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"', ""):
+        body = (
+            f"<ListBucketResult{namespace}><IsTruncated>true</IsTruncated>"
+            f"<NextContinuationToken>t</NextContinuationToken><EncodingType>url</EncodingType>"
+            f"{items}</ListBucketResult>"
+        ).encode()
+        response: dict[str, Any] = {"status_code": 200, "body": body}
+        custom: dict[str, Any] = {}
+        _lean_listing(response, custom)
+        assert custom[LISTED_SIZES] == {"k/a&b": 3, "k/c": 0}
+        assert b"Contents" not in response["body"] and b"NextContinuationToken" in response["body"]
+    for untouched in (b"<Error><Code>SlowDown</Code></Error>", b"not xml"):
+        response = {"status_code": 200, "body": untouched}
+        custom = {}
+        _lean_listing(response, custom)
+        assert custom == {} and response["body"] == untouched  # left to botocore

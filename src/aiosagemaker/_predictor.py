@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from . import _management
 from ._aws_errors import describe_transport, error_code, error_message
 from ._batch import BatchProgress, BatchRun
-from ._clients import ClientFactory, fast_timestamps
+from ._clients import ClientFactory, fast_timestamps, lean_listings
 from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
 from ._exceptions import (
     AsyncInferenceError,
@@ -326,6 +326,7 @@ class AsyncPredictor:
                     self._factory.client("s3", extra_connections=detection_slots(limit))
                 )
                 fast_timestamps(s3)
+                lean_listings(s3)
                 limiter = anyio.CapacityLimiter(limit)
                 budget = RequestBudget(self._requests_per_second)
                 self._transport = S3Transport(

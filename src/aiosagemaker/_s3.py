@@ -21,6 +21,7 @@ import anyio
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ._aws_errors import ErrorKind, classify, describe_s3_fatal, error_code
+from ._clients import LISTED_SIZES
 from ._config import S3Options
 from ._exceptions import UnexpectedClientError
 
@@ -280,7 +281,9 @@ class S3Transport:
             response = await self.client.list_objects_v2(**params)
         finally:
             self.detection_limiter.release()
-        sizes = {item["Key"]: int(item.get("Size", 0)) for item in response.get("Contents", ())}
+        sizes = response.get(LISTED_SIZES)  # read by the client's lean_listings handler
+        if sizes is None:
+            sizes = {item["Key"]: int(item.get("Size", 0)) for item in response.get("Contents", ())}
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ListedPage(sizes, next_token)
 
