@@ -44,6 +44,7 @@ from ._state import BatchState, Row
 __all__ = ["BatchJob", "encode_result"]
 
 _UNCERTAIN = "SubmissionUncertainError"
+_READ_HINT = 1 << 20
 
 
 class _Uncertain(Exception):
@@ -164,17 +165,19 @@ class BatchJob:
     async def _work(self, rows: dict[int, Row]) -> AsyncIterator[tuple[int, Row | str]]:
         """Each input not done yet: its recorded row (to wait for), or its line (to submit)."""
         idx = 0
-        async with await anyio.open_file(self.input_path, encoding="utf-8") as lines:
-            async for raw_line in lines:
-                line = raw_line.strip()
-                if not line:
-                    continue
-                row = rows.get(idx)
-                if row is None or (row.state == "submitting" and self.resubmit_uncertain):
-                    yield idx, line
-                elif row.state != "done":
-                    yield idx, row
-                idx += 1
+        async with await anyio.open_file(self.input_path, encoding="utf-8") as file:
+            # about 1 MiB of lines per worker-thread call, not one call per line
+            while chunk := await anyio.to_thread.run_sync(file.wrapped.readlines, _READ_HINT):
+                for raw_line in chunk:
+                    line = raw_line.strip()
+                    if not line:
+                        continue
+                    row = rows.get(idx)
+                    if row is None or (row.state == "submitting" and self.resubmit_uncertain):
+                        yield idx, line
+                    elif row.state != "done":
+                        yield idx, row
+                    idx += 1
 
     async def _submit(
         self, batch_index: int, item: tuple[int, Row | str]

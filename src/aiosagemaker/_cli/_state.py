@@ -6,6 +6,11 @@ inference id and, where the client chose them, the output location it will have)
 A rerun reads the rows: ``accepted`` ones are waited for, ``submitting`` ones were perhaps
 accepted (the response was lost) and are never submitted again unless asked, and ``done``
 ones are written out again. Calls run in a worker thread: they touch only a local file.
+
+Writes are committed in groups: every write made while a commit is under way goes into the
+next one (one thread hop and one transaction for many rows). ``submitting`` and ``accepted``
+return once their row is committed; ``done`` rows may wait for the next commit (a ``done``
+row lost in a crash only means that result is read from S3 again on resume).
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ class Row:
     line: str | None
 
 
+class _Write:
+    """One statement waiting for its group commit."""
+
+    __slots__ = ("error", "event", "params", "sql")
+
+    def __init__(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.sql = sql
+        self.params = params
+        self.event = anyio.Event()
+        self.error: BaseException | None = None
+
+
 class BatchState:
     """The state file of one batch (``open`` creates it; ``close`` when done)."""
 
@@ -55,6 +72,9 @@ class BatchState:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._queue: list[_Write] = []
+        self._committing = False
+        self._error: BaseException | None = None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -67,11 +87,67 @@ class BatchState:
         self._db = await anyio.to_thread.run_sync(self._connect)
 
     async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            await anyio.to_thread.run_sync(db.close)
+        try:
+            await self.flush()
+        finally:
+            db, self._db = self._db, None
+            if db is not None:
+                await anyio.to_thread.run_sync(db.close)
+
+    async def _write(self, sql: str, params: tuple[Any, ...], *, wait: bool = True) -> None:
+        """Queue a write; with ``wait``, return once it is committed (raising its error)."""
+        write = _Write(sql, params)
+        self._queue.append(write)
+        if not self._committing:
+            await self._commit_queued()
+        elif wait:
+            await write.event.wait()  # the commit under way takes it next
+        if write.error is not None:
+            raise write.error
+
+    async def flush(self) -> None:
+        """Commit every queued write; raise if a write that nobody waited for failed."""
+        if self._queue or self._committing:
+            await self._write("SELECT 1", ())  # committed after everything queued before it
+        if self._error is not None:
+            raise self._error
+
+    async def _commit_queued(self) -> None:
+        """Commit the queue in groups until it is empty (shielded: waiters depend on it)."""
+        assert self._db is not None
+        db = self._db
+        self._committing = True
+        try:
+            with anyio.CancelScope(shield=True):
+                while self._queue:
+                    group, self._queue = self._queue, []
+                    error: BaseException | None = None
+                    try:
+                        await anyio.to_thread.run_sync(self._commit, db, group)
+                    except Exception as failure:
+                        error = failure
+                    if error is not None:
+                        self._error = error
+                    for write in group:
+                        write.error = error
+                        write.event.set()
+        finally:
+            self._committing = False
+
+    def _commit(self, db: sqlite3.Connection, group: list[_Write]) -> None:
+        with self._lock:
+            db.execute("BEGIN")
+            try:
+                for write in group:
+                    db.execute(write.sql, write.params)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read (after the queued writes are committed)."""
+        await self.flush()
         assert self._db is not None
         db = self._db
 
@@ -86,7 +162,7 @@ class BatchState:
         return {key: json.loads(value) for key, value in rows}
 
     async def set_meta(self, key: str, value: Any) -> None:
-        await self._run(
+        await self._write(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, json.dumps(value)),
@@ -101,7 +177,7 @@ class BatchState:
 
     async def submitting(self, idx: int, inference_id: str, expected_output: str | None) -> None:
         """Written (and committed) before the InvokeEndpointAsync call."""
-        await self._run(
+        await self._write(
             "INSERT INTO items (idx, state, inference_id, expected_output) "
             "VALUES (?, 'submitting', ?, ?) ON CONFLICT(idx) DO UPDATE SET "
             "state = 'submitting', inference_id = excluded.inference_id, "
@@ -110,17 +186,19 @@ class BatchState:
         )
 
     async def accepted(self, idx: int, output: str, failure: str | None) -> None:
-        await self._run(
+        await self._write(
             "UPDATE items SET state = 'accepted', output_location = ?, failure_location = ? "
             "WHERE idx = ?",
             (output, failure, idx),
         )
 
     async def done(self, idx: int, line: str) -> None:
-        await self._run(
+        """Recorded with the next group commit (waited for only when none is under way)."""
+        await self._write(
             "INSERT INTO items (idx, state, line) VALUES (?, 'done', ?) "
             "ON CONFLICT(idx) DO UPDATE SET state = 'done', line = excluded.line",
             (idx, line),
+            wait=False,
         )
 
     async def lines(self) -> list[str]:
