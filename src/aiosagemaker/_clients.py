@@ -189,6 +189,7 @@ def fast_timestamps(client: Any) -> None:
 LISTED_SIZES = "AiosagemakerListedSizes"
 """Where :func:`lean_listings` puts a ListObjectsV2 page's ``{key: size}`` in the response."""
 
+
 def lean_listings(client: Any) -> None:
     """Make ``client`` (one of the library's own) read ListObjectsV2 pages cheaply.
 
