@@ -31,6 +31,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench_clients import http_json
+from clients import proc_status
+
 HERE = Path(__file__).resolve().parent
 BUCKET = "bench"
 PREFIX_OUT = "outputs/pending/aiosagemaker-bench0000"
@@ -42,22 +45,6 @@ def keys(i: int) -> tuple[str, str]:
     """The output and failure keys of result ``i`` (a sub-prefix per 1,000)."""
     name = f"{i:08d}-{i * 2654435761 % 2**32:08x}"
     return f"{PREFIX_OUT}/{i // 1000:x}/{name}.out", f"{PREFIX_FAIL}/{i // 1000:x}/{name}-error.out"
-
-
-def http_json(url: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(url, method=method)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
-
-
-def proc_status() -> dict[str, int]:
-    fields: dict[str, int] = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            if name in ("VmHWM", "VmRSS", "Threads"):
-                fields[name] = int(value.split()[0])
-    return fields
 
 
 def percentile(values: list[float], q: float) -> float | None:
