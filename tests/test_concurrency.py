@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import anyio
@@ -43,24 +42,27 @@ def other_tasks() -> set[asyncio.Task[Any]]:
 
 
 async def test_event_loop_keeps_running_while_waiting(aws_env: dict[str, str]) -> None:
-    worst = 0.0
+    """Other tasks run while a wait is pending (blockbuster, active on every async test,
+    fails any blocking call; this checks the loop is free between the checks)."""
+    ticks = 0
     stop = anyio.Event()
 
     async def heartbeat() -> None:
-        nonlocal worst
-        interval = 0.01
+        nonlocal ticks
         while not stop.is_set():
-            before = time.perf_counter()
-            await anyio.sleep(interval)
-            worst = max(worst, time.perf_counter() - before - interval)
+            await anyio.sleep(0.01)
+            ticks += 1
 
     async with make_predictor() as predictor, anyio.create_task_group() as group:
         group.start_soon(heartbeat)
         response = await predictor.predict_async({"sleep": 1.0, "output": "done"})
+        before = ticks
         assert await response.get_result(WaiterConfig(max_attempts=1000, delay=0.05)) == "done"
+        during = ticks - before
         stop.set()
-    # A blocking waiter would stall the loop for the whole second; polling costs milliseconds.
-    assert worst < 0.5, f"event loop stalled for {worst:.3f} s"
+    # A waiter that blocked the loop for the model's second would let it tick once or twice;
+    # a loaded machine slows the ticks down but still lets dozens through.
+    assert during >= 5, f"the heartbeat ticked only {during} times during a 1 s wait"
 
 
 @pytest.mark.parametrize("outcome", ["success", "model failure", "timeout", "cancellation"])
