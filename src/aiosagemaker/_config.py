@@ -124,13 +124,23 @@ class WaiterConfig:
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         """Yield the sleeps between consecutive checks (one fewer than the attempts)."""
         rng = rng or random.Random()
-        cap = MAX_WAIT_SECONDS if self.max_delay is None else float(self.max_delay)
-        delay = min(float(self.delay), cap)
+        delay = self._first_delay()
         count = 0
         while self.max_attempts is None or count < self.max_attempts - 1:
             count += 1
             yield delay * (1 - self.jitter * rng.random())
-            delay = min(delay * self.backoff, cap)
+            delay = self._grown(delay)
+
+    def _first_delay(self) -> float:
+        """The sleep after the first check, before jitter."""
+        return min(float(self.delay), self._delay_cap())
+
+    def _grown(self, delay: float) -> float:
+        """The sleep that follows one of ``delay``, before jitter (backoff, then the cap)."""
+        return min(delay * self.backoff, self._delay_cap())
+
+    def _delay_cap(self) -> float:
+        return MAX_WAIT_SECONDS if self.max_delay is None else float(self.max_delay)
 
     def _to_request_dict(self) -> dict[str, Any]:
         """The botocore waiter dict the SDK builds (``Delay`` / ``MaxAttempts``)."""

@@ -125,9 +125,7 @@ class BatchState:
                     try:
                         await anyio.to_thread.run_sync(self._commit, db, group)
                     except Exception as failure:
-                        error = failure
-                    if error is not None:
-                        self._error = error
+                        error = self._error = failure
                     for write in group:
                         write.error = error
                         write.event.set()

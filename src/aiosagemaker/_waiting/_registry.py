@@ -138,12 +138,10 @@ class Probe:
             index += 1
         self.index = index
         self._refresh()
-        probes = entry.probes
         if self.kind == "output":
             entry.attempts = max(entry.attempts, self.index)
         # every probe may still ask for the time of the check before its own
-        lowest = self.index if len(probes) == 1 else min(probe.index for probe in probes)
-        schedule.release(lowest - 1)
+        schedule.release(min(probe.index for probe in entry.probes) - 1)
 
 
 class Entry:

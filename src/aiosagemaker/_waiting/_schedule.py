@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from .._config import MAX_WAIT_SECONDS, WaiterConfig
+from .._config import WaiterConfig
 
 __all__ = ["FINAL_CHECK_GRACE", "LAST_CHECK_ALLOWANCE", "Schedule"]
 
@@ -86,7 +86,7 @@ class Schedule:
         self.deadline = None if config.timeout is None else start + float(config.timeout)
         self._config = config
         self._seed = rng.getrandbits(64) if config.jitter else 0
-        self._next_delay = min(float(config.delay), _cap(config))
+        self._next_delay = config._first_delay()
         self._sleeps = 0
         self._offset = 0
         self._times: list[float] = [start] if first_check else []
@@ -104,12 +104,12 @@ class Schedule:
         if config.max_attempts is None:
             assert self.deadline is not None
             return self.deadline
-        total, raw, cap = self.start, self._next_delay, _cap(config)
+        total, raw = self.start, self._next_delay
         for index in range(config.max_attempts - 1):
             total += self._delay(index, raw)
             if self.deadline is not None and total >= self.deadline:
                 return self.deadline
-            raw = min(raw * config.backoff, cap)
+            raw = config._grown(raw)
         return total
 
     @property
@@ -132,7 +132,7 @@ class Schedule:
             previous = times[-1] if times else self.start
             due = previous + self._delay(self._sleeps, self._next_delay)
             self._sleeps += 1
-            self._next_delay = min(self._next_delay * config.backoff, _cap(config))
+            self._next_delay = config._grown(self._next_delay)
             if self.deadline is not None and due >= self.deadline:
                 due = self.deadline
                 self._done = True
@@ -143,17 +143,9 @@ class Schedule:
         position = index - self._offset
         return times[position] if position < len(times) else None
 
-    def is_last(self, index: int) -> bool:
-        """Whether check ``index`` is the final one."""
-        return self.time(index + 1) is None and self.time(index) is not None
-
     def release(self, index: int) -> None:
         """Checks before ``index`` will not be asked for again: forget their times."""
         drop = min(index - self._offset, len(self._times) - 1)
         if drop > 0:
             del self._times[:drop]
             self._offset += drop
-
-
-def _cap(config: WaiterConfig) -> float:
-    return MAX_WAIT_SECONDS if config.max_delay is None else float(config.max_delay)
