@@ -11,6 +11,7 @@ The client under test reaches it through ``AWS_ENDPOINT_URL_*`` like any endpoin
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -172,7 +173,8 @@ class S3FaultProxy:
             request.method,
             self.upstream + request.path_qs,
             headers=headers,
-            data=body,
+            # a file-like body: aiohttp warns that large raw bytes might block the loop
+            data=io.BytesIO(body) if body else None,
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()

@@ -93,6 +93,7 @@ def server(aws_env: dict[str, str]) -> Iterator[Server]:
             process.kill()
             process.wait(30)
         reader.join(10)
+        process.stdout.close()
     text = "".join(log)
     # Recent uvicorn re-raises the signal once it has shut down gracefully.
     assert process.returncode in (0, -signal.SIGTERM), text

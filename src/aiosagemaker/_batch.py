@@ -207,6 +207,8 @@ class BatchRun:
         for engine, entry in list(self._watches.values()):
             engine.unregister(entry)
         self._watches.clear()
+        self._send.close()
+        self._receive.close()
         if self._bar is not None:
             self._bar.close()
 
