@@ -390,14 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as raised:
         found = leaves(raised)
-        for error in found:
-            message = user_message(error)
+        for leaf in found:
+            message = user_message(leaf)
             if message is not None:
                 fail(message)
-        for error in found:
-            if isinstance(error, (ValueError, TypeError)):
-                fail(_one_line(error))
-        for error in found:
-            if isinstance(error, AsyncInferenceError):
-                fail(_one_line(error), EXIT_FAILED)
+        for leaf in found:
+            if isinstance(leaf, (ValueError, TypeError)):
+                fail(_one_line(leaf))
+        for leaf in found:
+            if isinstance(leaf, AsyncInferenceError):
+                fail(_one_line(leaf), EXIT_FAILED)
         raise

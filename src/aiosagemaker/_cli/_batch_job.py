@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import importlib.util
 import json
 import os
@@ -395,9 +396,8 @@ class _Progress:
         self.total = total
         self.bar: Any = None
         if importlib.util.find_spec("tqdm") is not None:
-            import tqdm.auto
-
-            self.bar = tqdm.auto.tqdm(total=total, unit="inference", dynamic_ncols=True)
+            tqdm_auto = importlib.import_module("tqdm.auto")
+            self.bar = tqdm_auto.tqdm(total=total, unit="inference", dynamic_ncols=True)
         self.shown = 0
 
     def __call__(self, counts: BatchProgress) -> None:
