@@ -433,6 +433,8 @@ def test_progress_bar_has_a_total_on_the_first_run(local: LocalEndpoint, tmp_pat
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    renders = [part for part in done.stderr.replace("\r", "\n").split("\n") if part.strip()]
+    assert "0/7" in renders[0], done.stderr  # the total is known from the first render
     assert "7/7" in done.stderr, done.stderr
 
 
@@ -467,3 +469,27 @@ def test_help_describes_every_option_with_its_default() -> None:
     text = " ".join(commands.choices["batch"].format_help().split())  # type: ignore[index]
     assert "(default: 64)" in text and "(default: application/json)" in text
     assert "--no-inline" in text and "128,000 bytes" in text
+
+
+# -- stretch: --max-failure-ratio ---------------------------------------------------------------
+
+
+def test_max_failure_ratio_stops_submitting(local: LocalEndpoint, tmp_path: Path) -> None:
+    inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    lines = [{"output": i} if i % 4 == 0 else {"fail": f"bad {i}"} for i in range(200)]
+    inputs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = local.stats("scripted").accepted
+    stopped = batch(local, inputs, output, "--max-failure-ratio", "0.5", "--concurrency", "4")
+    assert stopped.returncode == 1, stopped.stderr
+    assert "stopped:" in stopped.stderr and "--max-failure-ratio 0.5" in stopped.stderr
+    first = read_outcomes(output)
+    assert 20 <= len(first) < 200
+    assert local.stats("scripted").accepted - before == len(first)  # in flight: finished
+    rest = batch(local, inputs, output)  # the same command without the limit: the rest
+    assert rest.returncode == 0, rest.stderr
+    outcomes = read_outcomes(output)
+    assert [o["index"] for o in outcomes] == list(range(200))
+    assert [o.get("result") for o in outcomes[::4]] == list(range(0, 200, 4))
+    assert local.stats("scripted").accepted - before == 200
+    bad = batch(local, inputs, output, "--max-failure-ratio", "1.5")
+    assert bad.returncode == 2 and "must be >= 0 and < 1" in bad.stderr

@@ -22,7 +22,7 @@ from botocore.exceptions import NoCredentialsError
 
 from .._cli_args import OneLineParser, fail, positive_int
 from .._exceptions import AsyncInferenceError, UnexpectedClientError
-from ._batch_job import BatchJob, encode_result
+from ._batch_job import MIN_OUTCOMES_FOR_RATIO, BatchJob, encode_result
 from ._errors import REGION_HINT, UserError, leaves, user_message
 
 __all__ = ["main"]
@@ -44,13 +44,23 @@ def _seconds(text: str) -> float:
 EXIT_CODES = """\
 exit codes:
   0    done (batch: every input has an outcome, and at least one succeeded or there were none)
-  1    batch: no input succeeded (fix the cause, rerun with --retry-failed); other commands:
-       the inference failed
+  1    batch: no input succeeded (fix the cause, rerun with --retry-failed), or it stopped
+       at --max-failure-ratio; other commands: the inference failed or timed out
   2    bad usage or a failure you can fix (bad input, a state file of another batch or in
        use by another process, a changed input, disk full, no region or credentials): one
        line on stderr says which and what to do
   130  interrupted (Ctrl-C, SIGTERM); the same command resumes a batch
 """
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 0 and < 1, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--force-new",
         action="store_true",
         help="discard the state file and start the batch over (every input is submitted again)",
+    )
+    batch.add_argument(
+        "--max-failure-ratio",
+        type=_ratio,
+        metavar="R",
+        help="stop submitting once more than this share (0-1) of this run's outcomes failed, "
+        f"checked from its {MIN_OUTCOMES_FOR_RATIO}th outcome on; what was submitted is "
+        "finished, the exit code is 1 and the same command resumes (default: no limit)",
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -230,6 +248,7 @@ async def _batch(args: argparse.Namespace) -> int:
         inline=False if args.no_inline else "auto",
         session=await _session(args.region),
         progress=not args.no_progress,
+        max_failure_ratio=args.max_failure_ratio,
     )
     started = time.monotonic()
     interrupted = False
@@ -253,6 +272,13 @@ async def _batch(args: argparse.Namespace) -> int:
     if interrupted:
         sys.stderr.write(f"interrupted: {line}; run the same command again to resume\n")
         return EXIT_INTERRUPTED
+    if job.stopped:
+        sys.stderr.write(
+            f"stopped: {line}; {job.stopped} (first error: {job.first_error}); outcomes so far "
+            f"in {args.output}. Fix the cause, then run the same command again (add "
+            "--retry-failed to resubmit the failed ones)\n"
+        )
+        return EXIT_FAILED
     if job.ok == 0 and job.failed:
         sys.stderr.write(
             f"failed: {line}; no input succeeded (first error: {job.first_error}); outcomes "

@@ -49,9 +49,11 @@ from ._input import READ_HINT, InputScan, scan_input
 from ._lock import state_lock
 from ._state import BatchState, Row, discard_state
 
-__all__ = ["BatchJob", "encode_result", "write_atomically"]
+__all__ = ["MIN_OUTCOMES_FOR_RATIO", "BatchJob", "encode_result", "write_atomically"]
 
 _UNCERTAIN = "SubmissionUncertainError"
+MIN_OUTCOMES_FOR_RATIO = 20
+"""``max_failure_ratio`` is checked once this run has at least this many outcomes."""
 
 
 class _Uncertain(Exception):
@@ -96,10 +98,15 @@ class BatchJob:
     inline: bool | Literal["auto"] = "auto"
     session: Any = None
     progress: bool = True
+    max_failure_ratio: float | None = None
 
     ok: int = 0
     failed: int = 0
     first_error: str | None = None
+    stopped: str | None = None
+    """Why submitting stopped early (``max_failure_ratio``), else None."""
+    _run_ok: int = 0
+    _run_failed: int = 0
 
     async def run(self) -> int:
         """Run or resume the batch; return the number of inputs now done.
@@ -254,6 +261,8 @@ class BatchJob:
             # about 1 MiB of lines per worker-thread call, not one call per line
             while chunk := await anyio.to_thread.run_sync(file.wrapped.readlines, READ_HINT):
                 for raw in chunk:
+                    if self.stopped:
+                        return
                     if raw.strip():
                         row = rows.get(idx)
                         if row is None or idx in redo:
@@ -358,7 +367,24 @@ class BatchJob:
                 line["output_location"] = response.output_path
         text = json.dumps(line, ensure_ascii=False)
         self._count(kind, text)
+        self._check_failures(kind is not None)
         await self._state.done(idx, text)
+
+    def _check_failures(self, failed: bool) -> None:
+        """Stop submitting once this run's failed share passes ``max_failure_ratio``."""
+        if failed:
+            self._run_failed += 1
+        else:
+            self._run_ok += 1
+        limit = self.max_failure_ratio
+        seen = self._run_ok + self._run_failed
+        if limit is None or self.stopped or seen < MIN_OUTCOMES_FOR_RATIO:
+            return
+        if self._run_failed / seen > limit:
+            self.stopped = (
+                f"{self._run_failed} of the first {seen} outcomes of this run failed "
+                f"(> --max-failure-ratio {limit:g}); no more inputs were submitted"
+            )
 
 
 def _error_type(line: str | None) -> str | None:
