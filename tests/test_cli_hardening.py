@@ -493,3 +493,39 @@ def test_max_failure_ratio_stops_submitting(local: LocalEndpoint, tmp_path: Path
     assert local.stats("scripted").accepted - before == 200
     bad = batch(local, inputs, output, "--max-failure-ratio", "1.5")
     assert bad.returncode == 2 and "must be >= 0 and < 1" in bad.stderr
+
+
+def test_output_on_a_read_only_filesystem_is_one_line(local: LocalEndpoint, tmp_path: Path) -> None:
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    if not _tiny_tmpfs_works(readonly):
+        pytest.skip("needs 'unshare -rm' to mount a read-only tmpfs (user namespaces)")
+    inputs, state = tmp_path / "in.jsonl", tmp_path / "state.db"
+    write_inputs(inputs, 3)
+    done = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o ro tmpfs "$0" || exit 99; exec "$@"',
+            str(readonly),
+            *COMMAND,
+            "batch",
+            "scripted",
+            str(inputs),
+            "--output",
+            str(readonly / "out.jsonl"),
+            "--state",
+            str(state),
+            "--bucket",
+            BUCKET,
+            "--no-progress",
+        ],
+        env=env_of(local),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    one_line_error(done, "cannot write", "out.jsonl", "Read-only file system")

@@ -42,6 +42,8 @@ def user_message(error: BaseException) -> str | None:
             f"no space left on the device{where} ({error.strerror}); free some space, then "
             "run the same command again (it resumes)"
         )
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"cannot write {error.filename}: {error.strerror}"
     if isinstance(error, sqlite3.OperationalError) and "full" in str(error):
         return (
             f"no space left for the state file ({error}); free some space, then run the same "

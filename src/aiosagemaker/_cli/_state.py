@@ -109,6 +109,11 @@ class BatchState:
             db.close()
             if "full" in str(error):
                 raise
+            if "unable to open" in str(error):
+                raise UserError(
+                    f"cannot open the state file {self.path} ({error}): check that its "
+                    "directory is writable"
+                ) from None
             raise UserError(
                 f"the state file {self.path} is corrupt or not a batch state file ({error}); "
                 "move it away, or pass --force-new to start the batch over (every input is "
