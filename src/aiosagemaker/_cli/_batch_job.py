@@ -105,8 +105,8 @@ class BatchJob:
     first_error: str | None = None
     stopped: str | None = None
     """Why submitting stopped early (``max_failure_ratio``), else None."""
-    _run_ok: int = 0
-    _run_failed: int = 0
+    _run_ok: int = dataclasses.field(default=0, init=False, repr=False)
+    _run_failed: int = dataclasses.field(default=0, init=False, repr=False)
 
     async def run(self) -> int:
         """Run or resume the batch; return the number of inputs now done.
