@@ -67,9 +67,10 @@ def test_batch_runs_every_input_once(local: LocalEndpoint, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert "done: ok 60, failed 1" in done.stderr
     outcomes = read_outcomes(output)
-    assert [o["index"] for o in outcomes] == list(range(61))
+    assert [o["index"] for o in outcomes] == [*range(60), 61]  # line 61 is blank
     assert [o["result"] for o in outcomes[:60]] == list(range(60))
     assert outcomes[60]["error"]["type"] == "ValueError"
+    assert "input line 62 is not JSON" in outcomes[60]["error"]["message"]
     assert local.stats("scripted").accepted - before == 60
     again = run(local, "batch", "scripted", str(inputs), "--output", str(output),
                 "--bucket", BUCKET, "--no-progress")  # fmt: skip

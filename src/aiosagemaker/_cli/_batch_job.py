@@ -1,23 +1,28 @@
 """``aiosagemaker batch``: a durable, resumable batch over a JSON-lines file.
 
-Each non-empty input line is one JSON payload; its index is its position among the non-empty
-lines. The state file (:mod:`._state`) records every submission before and after
+Each non-blank input line is one JSON payload; its index is its line number minus one (blank
+lines are skipped and keep their numbers). The state file (:mod:`._state`), locked for the
+run and tied to the input's size and SHA-256, records every submission before and after
 InvokeEndpointAsync, so running the same command again after a crash, ``kill -9`` or Ctrl-C
 resumes: nothing accepted is submitted again, every accepted inference is waited for from its
-recorded locations, and OUT.jsonl (rewritten atomically from the state file at the end) holds
-every input exactly once, in input order.
+recorded locations, and OUT.jsonl (rewritten atomically from the state file at the end, never
+before the state is validated) holds every input exactly once, in input order.
 
 A submission whose response was lost (the process died during the call, or the connection
 broke after the request was sent) may have been accepted. It is never submitted twice by
 default: where botocore lets the client choose the output location (``Filename`` and
 ``S3OutputPathExtension``), the job waits ``--uncertain-wait`` seconds for a result there;
 otherwise, or when none appears, its line is a ``SubmissionUncertainError``. With
-``--resubmit-uncertain`` such inputs are submitted again (a duplicate inference is possible).
+``--resubmit-uncertain`` such inputs are submitted again (a duplicate inference is possible),
+also after the batch finished; ``--retry-failed`` submits again the inputs whose outcome is a
+definite error. Each resubmission has a new inference id.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib
 import importlib.util
 import json
 import os
@@ -26,7 +31,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from botocore.exceptions import BotoCoreError
@@ -39,12 +44,16 @@ from .._predictor import AsyncPredictor
 from .._response import AsyncInferenceResponse
 from ..deserializers import BytesDeserializer
 from ..serializers import IdentitySerializer
-from ._state import BatchState, Row
+from ._errors import UserError
+from ._input import READ_HINT, InputScan, scan_input
+from ._lock import state_lock
+from ._state import BatchState, Row, discard_state
 
-__all__ = ["BatchJob", "encode_result"]
+__all__ = ["MIN_OUTCOMES_FOR_RATIO", "BatchJob", "encode_result", "write_atomically"]
 
 _UNCERTAIN = "SubmissionUncertainError"
-_READ_HINT = 1 << 20
+MIN_OUTCOMES_FOR_RATIO = 20
+"""``max_failure_ratio`` is checked once this run has at least this many outcomes."""
 
 
 class _Uncertain(Exception):
@@ -84,50 +93,122 @@ class BatchJob:
     waiter_config: WaiterConfig = DEFAULT_WAITER_CONFIG
     uncertain_wait: float = 300.0
     resubmit_uncertain: bool = False
+    retry_failed: bool = False
+    force_new: bool = False
+    inline: bool | Literal["auto"] = "auto"
+    session: Any = None
     progress: bool = True
+    max_failure_ratio: float | None = None
 
     ok: int = 0
     failed: int = 0
+    first_error: str | None = None
+    stopped: str | None = None
+    """Why submitting stopped early (``max_failure_ratio``), else None."""
+    _run_ok: int = dataclasses.field(default=0, init=False, repr=False)
+    _run_failed: int = dataclasses.field(default=0, init=False, repr=False)
 
     async def run(self) -> int:
-        """Run or resume the batch; return the number of inputs now done."""
-        state = BatchState(self.state_path)
-        await state.open()
-        try:
-            return await self._run(state)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._write_output(state)
-                await state.close()
+        """Run or resume the batch; return the number of inputs now done.
 
-    async def _run(self, state: BatchState) -> int:
+        Raises :class:`UserError` before anything is submitted or written when the paths,
+        the input or the state file are not usable (the output is then untouched).
+        """
+        output, scan = await anyio.to_thread.run_sync(self._prepare)
+        with state_lock(self.state_path):
+            if self.force_new:
+                await anyio.to_thread.run_sync(discard_state, self.state_path)
+            state = BatchState(self.state_path)
+            await state.open()
+            try:
+                meta = await self._validate(state, scan)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await state.close()
+                raise
+            try:
+                return await self._run(state, meta, scan)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    try:
+                        lines = await state.lines()
+                        await anyio.to_thread.run_sync(write_atomically, output, lines)
+                    finally:
+                        await state.close()
+
+    def _prepare(self) -> tuple[Path, InputScan]:
+        """Check the paths (output: resolved) and scan the input, touching nothing."""
+        source = self.input_path.resolve()
+        output = self.output_path.resolve()
+        state = self.state_path.resolve()
+        if not source.is_file():
+            raise UserError(f"no such input file: {self.input_path}")
+        if output == source:
+            raise UserError(f"--output {self.output_path} is the input file; choose another")
+        if state in (source, output):
+            raise UserError(f"--state {self.state_path} is the input or the output; choose another")
+        for flag, path in (("--output", output), ("--state", state)):
+            if path.exists() and not path.is_file():
+                raise UserError(f"{flag} {path} exists and is not a regular file")
+            if not path.parent.is_dir():
+                raise UserError(f"the directory of {flag} {path} does not exist")
+        return output, scan_input(self.input_path)
+
+    async def _validate(self, state: BatchState, scan: InputScan) -> dict[str, Any]:
+        """The state's meta, once it is known to belong to this batch and input."""
         meta = await state.meta()
         identity = {"endpoint": self.endpoint, "input": str(self.input_path.resolve())}
-        if meta.get("identity", identity) != identity:
-            raise ValueError(
-                f"the state file {self.state_path} belongs to another batch "
-                f"({meta['identity']}); pass another --state for this one"
+        if meta and meta.get("identity") != identity:
+            other = meta.get("identity") or {}
+            raise UserError(
+                f"the state file {self.state_path} belongs to another batch (endpoint "
+                f"{other.get('endpoint')!r}, input {other.get('input')}); pass another --state "
+                "(or --output), or --force-new to discard it and start this batch over"
+            )
+        recorded = meta.get("input_file")
+        if recorded is not None and recorded != scan.identity:
+            raise UserError(
+                f"the input {self.input_path} changed since the state file {self.state_path} "
+                f"was written ({recorded['size']} bytes then, {scan.size} now); restore it, or "
+                "pass --force-new to start the batch over (every input is then submitted again)"
+            )
+        if meta and recorded is None and scan.blank:
+            raise UserError(
+                f"the state file {self.state_path} was written by an older aiosagemaker that "
+                "numbered inputs without the blank lines; finish it with that version, remove "
+                "the blank lines, or pass --force-new to start the batch over"
             )
         if not meta:
             await state.set_meta("identity", identity)
             await state.set_meta("batch_id", secrets.token_hex(4))
-            meta = await state.meta()
+        if recorded is None:
+            await state.set_meta("input_file", scan.identity)
+        return await state.meta()
+
+    async def _run(self, state: BatchState, meta: dict[str, Any], scan: InputScan) -> int:
         self._state = state
         self._meta = meta
         rows = await state.rows()
-        finished = [json.loads(r.line) for r in rows.values() if r.state == "done" and r.line]
-        self.failed = sum(1 for line in finished if "error" in line)
-        self.ok = len(finished) - self.failed
+        redo: set[int] = set()
+        kept = 0
+        for idx, row in rows.items():
+            kind = _error_type(row.line) if row.state == "done" else _UNCERTAIN
+            if self._redo(row.state, kind):
+                redo.add(idx)
+            elif row.state == "done":
+                kept += 1
+                self._count(kind, row.line)
         self._uncertain: set[int] = set()
         self._index_of: dict[int, int] = {}
-        serializer = IdentitySerializer(self.content_type)
+        progress = _Progress(scan.payloads - kept) if self.progress else None
         async with AsyncPredictor(
             self.endpoint,
-            serializer=serializer,
+            session=self.session,
+            serializer=IdentitySerializer(self.content_type),
             deserializer=BytesDeserializer(accept=self.accept),
             default_bucket=self.bucket,
             waiter_config=self.waiter_config,
-            inline="auto",
+            inline=self.inline,
         ) as predictor:
             self._predictor = predictor
             self._choose_locations = predictor._supports("Filename") and predictor._supports(
@@ -135,48 +216,59 @@ class BatchJob:
             )
             run = BatchRun(
                 predictor,
-                self._work(rows),
+                self._work(rows, redo),
                 concurrency=self.concurrency,
                 waiter_config=None,
-                progress=self._progress_display(),
+                progress=progress or False,
                 ordered=False,
                 initial_args=None,
                 submit=self._submit,
             )
-            async with run:
-                async for outcome in run:
-                    await self._record(outcome)
+            try:
+                async with run:
+                    async for outcome in run:
+                        await self._record(outcome)
+            finally:
+                if progress is not None:
+                    progress.close()
         return self.ok + self.failed
 
-    def _progress_display(self) -> Any:
-        if not self.progress:
+    def _redo(self, state: str, error_type: str | None) -> bool:
+        """Whether a recorded input is submitted again (asked for with the flags)."""
+        if state == "accepted" or error_type is None:
             return False
-        if importlib.util.find_spec("tqdm") is None:
-            return self._print_progress
-        return True
+        if error_type == _UNCERTAIN:
+            return self.resubmit_uncertain
+        return self.retry_failed and state == "done"
 
-    def _print_progress(self, counts: BatchProgress) -> None:
-        if counts.done % 100 == 0 and counts.done:
-            total = "?" if counts.total is None else counts.total
-            sys.stderr.write(f"{counts.done}/{total} done, {counts.failed} failed\n")
+    def _count(self, error_type: str | None, line: str | None) -> None:
+        if error_type is None:
+            self.ok += 1
+            return
+        self.failed += 1
+        if self.first_error is None and line:
+            error = json.loads(line)["error"]
+            self.first_error = f"{error['type']}: {error['message']}"
 
     # -- work ------------------------------------------------------------------------------
 
-    async def _work(self, rows: dict[int, Row]) -> AsyncIterator[tuple[int, Row | str]]:
+    async def _work(
+        self, rows: dict[int, Row], redo: set[int]
+    ) -> AsyncIterator[tuple[int, Row | str]]:
         """Each input not done yet: its recorded row (to wait for), or its line (to submit)."""
         idx = 0
-        async with await anyio.open_file(self.input_path, encoding="utf-8") as file:
+        async with await anyio.open_file(self.input_path, "rb") as file:
             # about 1 MiB of lines per worker-thread call, not one call per line
-            while chunk := await anyio.to_thread.run_sync(file.wrapped.readlines, _READ_HINT):
-                for raw_line in chunk:
-                    line = raw_line.strip()
-                    if not line:
-                        continue
-                    row = rows.get(idx)
-                    if row is None or (row.state == "submitting" and self.resubmit_uncertain):
-                        yield idx, line
-                    elif row.state != "done":
-                        yield idx, row
+            while chunk := await anyio.to_thread.run_sync(file.wrapped.readlines, READ_HINT):
+                for raw in chunk:
+                    if self.stopped:
+                        return
+                    if raw.strip():
+                        row = rows.get(idx)
+                        if row is None or idx in redo:
+                            yield idx, raw.decode("utf-8").strip()
+                        elif row.state != "done":
+                            yield idx, row
                     idx += 1
 
     async def _submit(
@@ -256,7 +348,7 @@ class BatchJob:
                 "output_location": response.output_path,
                 "result": encode_result(outcome.result),
             }
-            self.ok += 1
+            kind = None
         else:
             kind = type(error).__name__
             if idx in self._uncertain and isinstance(error, PollingTimeoutError):
@@ -273,12 +365,78 @@ class BatchJob:
             if response is not None:
                 line["inference_id"] = response.inference_id
                 line["output_location"] = response.output_path
-            self.failed += 1
-        await self._state.done(idx, json.dumps(line, ensure_ascii=False))
+        text = json.dumps(line, ensure_ascii=False)
+        self._count(kind, text)
+        self._check_failures(kind is not None)
+        await self._state.done(idx, text)
 
-    async def _write_output(self, state: BatchState) -> None:
-        lines = await state.lines()
-        partial = self.output_path.with_name(f".{self.output_path.name}.{os.getpid()}.part")
-        text = "".join(line + "\n" for line in lines)
-        await anyio.Path(partial).write_text(text, encoding="utf-8")
-        await anyio.Path(partial).replace(self.output_path)
+    def _check_failures(self, failed: bool) -> None:
+        """Stop submitting once this run's failed share passes ``max_failure_ratio``."""
+        if failed:
+            self._run_failed += 1
+        else:
+            self._run_ok += 1
+        limit = self.max_failure_ratio
+        seen = self._run_ok + self._run_failed
+        if limit is None or self.stopped or seen < MIN_OUTCOMES_FOR_RATIO:
+            return
+        if self._run_failed / seen > limit:
+            self.stopped = (
+                f"{self._run_failed} of the first {seen} outcomes of this run failed "
+                f"(> --max-failure-ratio {limit:g}); no more inputs were submitted"
+            )
+
+
+def _error_type(line: str | None) -> str | None:
+    """The error type of a recorded outcome line (None: a result)."""
+    if not line:
+        return None
+    error = json.loads(line).get("error")
+    return None if error is None else str(error["type"])
+
+
+def write_atomically(path: Path, lines: list[str]) -> None:
+    """Write ``path`` through a temporary file beside it, renamed over it (removed on error)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.writelines(line + "\n" for line in lines)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+class _Progress:
+    """A progress bar with the run's total (tqdm if installed, else a line every 100)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+        if importlib.util.find_spec("tqdm") is not None:
+            tqdm_auto = importlib.import_module("tqdm.auto")
+            self.bar = tqdm_auto.tqdm(total=total, unit="inference", dynamic_ncols=True)
+        self.shown = 0
+
+    def __call__(self, counts: BatchProgress) -> None:
+        if self.bar is None:
+            if counts.done % 100 == 0 and counts.done > self.shown:
+                self.shown = counts.done
+                sys.stderr.write(f"{counts.done}/{self.total} done, {counts.failed} failed\n")
+            return
+        if counts.done > self.shown:
+            self.bar.update(counts.done - self.shown)
+            self.shown = counts.done
+        self.bar.set_postfix(failed=counts.failed, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -2,10 +2,12 @@
 
 Every input gets a row before its InvokeEndpointAsync call (``submitting``, with the
 inference id and, where the client chose them, the output location it will have), becomes
-``accepted`` with the returned locations after the call, and ``done`` with its output line.
+``accepted`` with the returned locations after the call, and ``done`` with its output line;
+every inference id ever submitted for an input stays in ``attempts`` (a trigger keeps it).
 A rerun reads the rows: ``accepted`` ones are waited for, ``submitting`` ones were perhaps
 accepted (the response was lost) and are never submitted again unless asked, and ``done``
-ones are written out again. Calls run in a worker thread: they touch only a local file.
+ones are written out again (or resubmitted, when asked to retry them). Calls run in a worker
+thread: they touch only a local file.
 
 Writes are committed in groups: every write made while a commit is under way goes into the
 next one (one thread hop and one transaction for many rows). ``submitting`` and ``accepted``
@@ -24,7 +26,9 @@ from typing import Any
 
 import anyio.to_thread
 
-__all__ = ["BatchState", "Row"]
+from ._errors import UserError
+
+__all__ = ["BatchState", "Row", "discard_state"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +41,17 @@ CREATE TABLE IF NOT EXISTS items (
     failure_location TEXT,
     line TEXT
 );
+CREATE TABLE IF NOT EXISTS attempts (inference_id TEXT PRIMARY KEY, idx INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS attempt_added AFTER INSERT ON items
+    WHEN NEW.inference_id IS NOT NULL
+    BEGIN INSERT OR IGNORE INTO attempts VALUES (NEW.inference_id, NEW.idx); END;
+CREATE TRIGGER IF NOT EXISTS attempt_again AFTER UPDATE OF inference_id ON items
+    WHEN NEW.inference_id IS NOT NULL
+    BEGIN INSERT OR IGNORE INTO attempts VALUES (NEW.inference_id, NEW.idx); END;
 """
+_LIST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+_TABLES = {"meta", "items", "attempts"}
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +91,41 @@ class BatchState:
         self._error: BaseException | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash
-        db.executescript(_SCHEMA)
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise UserError(f"cannot open the state file {self.path}: {error}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # reads the header: "not a database"
+            tables = {name for (name,) in db.execute(_LIST_TABLES)}
+            if tables - _TABLES:
+                raise UserError(
+                    f"{self.path} is not a batch state file (it has tables "
+                    f"{', '.join(sorted(tables - _TABLES))}); pass another --state"
+                )
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            db.close()
+            if "full" in str(error):
+                raise
+            if "unable to open" in str(error):
+                raise UserError(
+                    f"cannot open the state file {self.path} ({error}): check that its "
+                    "directory is writable"
+                ) from None
+            raise UserError(
+                f"the state file {self.path} is corrupt or not a batch state file ({error}); "
+                "move it away, or pass --force-new to start the batch over (every input is "
+                "then submitted again)"
+            ) from None
+        except BaseException:
+            db.close()
+            raise
         return db
 
     async def open(self) -> None:
+        """Open (or create) the file; :class:`UserError` if it is not a usable state file."""
         self._db = await anyio.to_thread.run_sync(self._connect)
 
     async def close(self) -> None:
@@ -199,6 +241,20 @@ class BatchState:
             wait=False,
         )
 
+    async def attempts(self) -> dict[int, list[str]]:
+        """Every inference id submitted (or about to be) for each input, in submission order."""
+        rows = await self._run("SELECT idx, inference_id FROM attempts ORDER BY rowid")
+        found: dict[int, list[str]] = {}
+        for idx, inference_id in rows:
+            found.setdefault(idx, []).append(inference_id)
+        return found
+
     async def lines(self) -> list[str]:
         rows = await self._run("SELECT line FROM items WHERE state = 'done' ORDER BY idx")
         return [row[0] for row in rows]
+
+
+def discard_state(path: Path) -> None:
+    """Delete a state file and SQLite's files beside it (``--force-new``)."""
+    for name in ("", *_SIDE_FILES):
+        path.with_name(path.name + name).unlink(missing_ok=True)
