@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     serve.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a --host that is not loopback (no request is authenticated: anyone who "
+        "can reach the ports can use them)",
+    )
+    serve.add_argument(
+        "--allow-remote-models",
+        action="store_true",
+        help="let CreateModel name any module:function or container URL (runs arbitrary "
+        "code for anyone who can reach the emulator)",
+    )
+    serve.add_argument(
         "--port", type=_port, help="InvokeEndpointAsync and control-plane port (default: free)"
     )
     serve.add_argument(
@@ -192,6 +204,8 @@ def _build(args: argparse.Namespace) -> object:
         or config.notification_delivery
         or "emulator",
         state_dir=args.state_dir or config.state_dir,
+        allow_remote_models=args.allow_remote_models or bool(config.allow_remote_models),
+        allow_non_loopback=args.allow_non_loopback or bool(config.allow_non_loopback),
     )
 
 

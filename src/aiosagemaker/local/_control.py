@@ -75,6 +75,8 @@ class ControlPlane(ListOperations):
             create its buckets and topics.
         create_endpoint: Called once a ``CreateEndpoint`` has resolved its endpoint; it starts
             the endpoint's queue (and adds it to ``queues``). Without it CreateEndpoint fails.
+        check_model: Raises :class:`ConfigError` for a model reference ``CreateModel`` may not
+            name (see ``_trust.ModelPolicy``); without it any reference is accepted.
     """
 
     def __init__(
@@ -85,11 +87,13 @@ class ControlPlane(ListOperations):
         account_id: str,
         ensure_resources: Callable[[Json], Awaitable[None]] | None = None,
         create_endpoint: Callable[[ResolvedEndpoint], Awaitable[None]] | None = None,
+        check_model: Callable[[str], None] | None = None,
     ) -> None:
         self._queues = queues
         self._region, self._account = region, account_id
         self._ensure = ensure_resources
         self._create = create_endpoint
+        self._check_model = check_model
         self.models: dict[str, Json] = {}
         self.configs: dict[str, Json] = {}
         self.endpoints: dict[str, Json] = {}
@@ -234,6 +238,11 @@ class ControlPlane(ListOperations):
             raise ControlError(f'Cannot create already existing model "{arn}".')
         if not body.get("PrimaryContainer") and not body.get("Containers"):
             raise ControlError("Either PrimaryContainer or Containers must be specified.")
+        if self._check_model is not None:
+            try:
+                self._check_model(model_reference(body))
+            except ConfigError as error:
+                raise ControlError(f"CreateModel: {error}") from None
         model = {k: v for k, v in body.items() if k != "Tags"}
         model.update(ModelArn=arn, CreationTime=time.time())
         self.models[name] = model

@@ -1,9 +1,10 @@
 """``state_dir``: moto's S3, SNS and SQS state and the pending invocations, kept across restarts.
 
 On stop the emulator writes ``moto.pickle`` (moto's in-memory backends, pickled with their
-locks left out; every bucket, the emulator's own included) and ``pending.json`` (invocations accepted but not finished); on start it
-reads both back before serving. Both files are replaced atomically. Load only state
-directories you wrote yourself: ``moto.pickle`` is a pickle.
+locks left out; every bucket, the emulator's own included) and ``pending.json`` (invocations
+accepted but not finished); on start it reads both back before serving. Both files are
+replaced atomically. Load only state directories you wrote yourself: ``moto.pickle`` is a
+pickle.
 """
 
 from __future__ import annotations
