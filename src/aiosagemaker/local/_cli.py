@@ -39,6 +39,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -73,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="MaxConcurrentInvocationsPerInstance (default 4)",
     )
-    serve.add_argument("--instances", type=positive_int, metavar="N", help="instance count")
+    serve.add_argument(
+        "--instances",
+        type=_non_negative_int,
+        metavar="N",
+        help="instance count (default 1; 0: scaled to zero, invocations queue and nothing runs)",
+    )
     serve.add_argument("--output-path", help="S3OutputPath (s3://bucket/prefix)")
     failure = serve.add_mutually_exclusive_group()
     failure.add_argument("--failure-path", help="S3FailurePath (s3://bucket/prefix)")
@@ -171,7 +186,7 @@ def _build(args: argparse.Namespace) -> object:
                 error_topic=args.error_topic,
                 include_inference_response_in=tuple(include),
                 max_concurrent_invocations_per_instance=args.max_concurrency or 4,
-                instance_count=args.instances or 1,
+                instance_count=1 if args.instances is None else args.instances,
             )
         )
     elif any(

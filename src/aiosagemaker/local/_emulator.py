@@ -419,6 +419,33 @@ class LocalEndpoint:
     def faults(self, config: FaultConfig) -> None:
         self.set_faults(config)
 
+    def set_instance_count(self, name: str, count: int) -> None:
+        """Scale endpoint ``name`` to ``count`` instances (0: scaled to zero); thread-safe.
+
+        As an auto-scaling policy would: with 0, invocations are accepted and wait in the
+        queue (their TTL still counts) and DescribeEndpoint reports ``CurrentInstanceCount``
+        0; adding instances starts their workers at once. Invocations already running finish.
+
+        Raises:
+            KeyError: No endpoint ``name`` is being served.
+            ConfigError: ``count`` is not an integer >= 0.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(f"instance count must be an integer >= 0, got {count!r}")
+        self.endpoint(name)
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the emulator is not running")
+
+        async def scale() -> None:
+            queue = self._queues.get(name)
+            if queue is None:
+                raise KeyError(f"no endpoint named {name!r}")
+            queue.scale(count)
+            self._endpoints[name] = queue.endpoint
+
+        asyncio.run_coroutine_threadsafe(scale(), loop).result(START_TIMEOUT_SECONDS)
+
     def set_faults(self, config: FaultConfig) -> None:
         """Replace the fault injection (and reseed its random generator); thread-safe."""
         self._faults.replace(config)
