@@ -32,6 +32,7 @@ from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
 from ._response import AsyncInferenceResponse, ResponseBinding
 from ._s3 import S3Transport, S3Uri, check_bucket, detection_slots, input_key
+from ._scaling import timeout_explainer
 from ._submission import (
     SUBMIT_POLICIES,
     OutputNaming,
@@ -381,6 +382,7 @@ class AsyncPredictor:
             endpoint_name=self.endpoint_name,
             max_result_bytes=self.max_result_bytes,
             telemetry=self._telemetry,
+            explain_timeout=timeout_explainer(self._factory, self.endpoint_name),
         )
 
     @property

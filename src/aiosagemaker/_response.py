@@ -57,6 +57,7 @@ class ResponseBinding:
         endpoint_name: Written into continuation tokens.
         max_result_bytes: ``get_result`` refuses larger results (None: no limit).
         telemetry: Spans and counters (None: none).
+        explain_timeout: Adds what it can find out to a PollingTimeoutError (see _scaling).
     """
 
     engine: Callable[[], Awaitable[WaitingEngine]]
@@ -65,6 +66,7 @@ class ResponseBinding:
     endpoint_name: str
     max_result_bytes: int | None
     telemetry: Telemetry | None = None
+    explain_timeout: Callable[[PollingTimeoutError], Awaitable[None]] | None = None
 
 
 class BindingSource(Protocol):
@@ -285,6 +287,8 @@ class AsyncInferenceResponse:
                     )
                 fetched = self._unwrap(outcome)
             except Exception as error:
+                if isinstance(error, PollingTimeoutError) and self._binding.explain_timeout:
+                    await self._binding.explain_timeout(error)  # e.g. scaled to zero
                 self._count_outcome(error)
                 raise
             self._count_outcome(None)

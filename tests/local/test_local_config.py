@@ -62,7 +62,7 @@ def test_resolve_defaults() -> None:
         ({"name": "has space"}, "invalid endpoint name"),
         ({"max_concurrent_invocations_per_instance": 0}, "between 1 and 1000"),
         ({"max_concurrent_invocations_per_instance": 1001}, "between 1 and 1000"),
-        ({"instance_count": 0}, "instance_count"),
+        ({"instance_count": -1}, "instance_count"),
         ({"output_path": "bucket/prefix"}, "not an S3 URI"),
         ({"failure_path": "https://bucket.s3.amazonaws.com/x"}, "must be an s3:// URI"),
         ({"success_topic": "arn:aws:sns:us-east-1:12:short"}, "topic ARN"),

@@ -34,7 +34,7 @@ def upper(body: bytes, content_type: str | None, accept: str | None) -> bytes:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint(START_UP) as local:
+    with LocalEndpoint(START_UP, allow_remote_models=True) as local:  # any module:function
         yield local
 
 

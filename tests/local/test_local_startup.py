@@ -49,7 +49,11 @@ def taken_port() -> Iterator[int]:
     [("8.8.8.8", "Cannot assign requested address"), ("256.1.1.1", "cannot bind")],
 )
 def test_bad_host_exits_2_at_once(host: str, fragment: str) -> None:
-    _assert_one_line_exit_2(_run([*SERVE, "--host", host]), fragment)
+    completed = _run([*SERVE, "--host", host, "--allow-non-loopback"])
+    warning, *error = completed.stderr.splitlines(keepends=True)
+    assert f"WARNING serving on {host}, not loopback" in warning
+    completed.stderr = "".join(error)
+    _assert_one_line_exit_2(completed, fragment)
 
 
 @pytest.mark.parametrize("flag", ["--port", "--aws-port"])

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
@@ -180,3 +181,77 @@ def test_in_process_restart_keeps_objects(tmp_path: Path) -> None:
     with LocalEndpoint(spec, state_dir=tmp_path) as local:
         s3 = client("s3", local.env)
         assert get_object(s3, "s3://aiosagemaker-local/kept/object")[0] == b"kept"
+
+
+def _apply_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+RESULTS = [b"result-%d" % i for i in range(8)]
+TOKEN_KEY = "restart-test-key"
+
+
+async def _finish_results() -> list[str]:
+    """Submit RESULTS with an AsyncPredictor, wait for all of them; their signed tokens."""
+    from aiosagemaker import AsyncPredictor, WaiterConfig
+
+    wait = WaiterConfig(max_attempts=None, delay=0.05, timeout=DEADLINE_SECONDS)
+    async with AsyncPredictor("kept-results", waiter_config=wait) as predictor:
+        responses = [await predictor.predict_async(body) for body in RESULTS]
+        assert [await r for r in responses] == RESULTS
+    assert all(r.output_path.startswith("s3://aiosagemaker-local/") for r in responses)
+    return [r.continuation_token(TOKEN_KEY) for r in responses]
+
+
+async def _read_rebuilt(tokens: list[str]) -> list[bytes]:
+    """Rebuild the responses in a new predictor and read them (a few checks, no waiting)."""
+    from aiosagemaker import AsyncPredictor, WaiterConfig
+
+    async with AsyncPredictor(
+        "kept-results", waiter_config=WaiterConfig(max_attempts=3, delay=0.05)
+    ) as predictor:
+        return [await predictor.response_from_token(t, TOKEN_KEY) for t in tokens]
+
+
+def test_finished_results_survive_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results in the emulator's own bucket, written before SIGTERM, are read after a restart."""
+    ports = (_free_port(), _free_port())
+    command = [sys.executable, "-m", "aiosagemaker.local", *_serve_echo_args(tmp_path, ports)]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        env = read_exports(first, DEADLINE_SECONDS)
+        _apply_env(monkeypatch, env)
+        tokens = anyio.run(_finish_results)
+        stderr = _stop(first)
+        assert first.returncode == 0, stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate(timeout=30)
+
+    second = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert read_exports(second, DEADLINE_SECONDS) == env
+        assert anyio.run(_read_rebuilt, tokens) == RESULTS
+    finally:
+        stderr = _stop(second)
+    assert "Traceback" not in stderr
+
+
+def _serve_echo_args(tmp_path: Path, ports: tuple[int, int]) -> list[str]:
+    return [
+        *("serve", "--endpoint", "kept-results", "--model", "aiosagemaker.local.models:echo"),
+        *("--port", str(ports[0]), "--aws-port", str(ports[1])),
+        *("--state-dir", str(tmp_path / "state")),
+    ]

@@ -39,6 +39,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -73,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="MaxConcurrentInvocationsPerInstance (default 4)",
     )
-    serve.add_argument("--instances", type=positive_int, metavar="N", help="instance count")
+    serve.add_argument(
+        "--instances",
+        type=_non_negative_int,
+        metavar="N",
+        help="instance count (default 1; 0: scaled to zero, invocations queue and nothing runs)",
+    )
     serve.add_argument("--output-path", help="S3OutputPath (s3://bucket/prefix)")
     failure = serve.add_mutually_exclusive_group()
     failure.add_argument("--failure-path", help="S3FailurePath (s3://bucket/prefix)")
@@ -90,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="IncludeInferenceResponseIn: comma-separated success,error",
     )
     serve.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a --host that is not loopback (no request is authenticated: anyone who "
+        "can reach the ports can use them)",
+    )
+    serve.add_argument(
+        "--allow-remote-models",
+        action="store_true",
+        help="let CreateModel name any module:function or container URL (runs arbitrary "
+        "code for anyone who can reach the emulator)",
+    )
     serve.add_argument(
         "--port", type=_port, help="InvokeEndpointAsync and control-plane port (default: free)"
     )
@@ -159,7 +186,7 @@ def _build(args: argparse.Namespace) -> object:
                 error_topic=args.error_topic,
                 include_inference_response_in=tuple(include),
                 max_concurrent_invocations_per_instance=args.max_concurrency or 4,
-                instance_count=args.instances or 1,
+                instance_count=1 if args.instances is None else args.instances,
             )
         )
     elif any(
@@ -192,6 +219,8 @@ def _build(args: argparse.Namespace) -> object:
         or config.notification_delivery
         or "emulator",
         state_dir=args.state_dir or config.state_dir,
+        allow_remote_models=args.allow_remote_models or bool(config.allow_remote_models),
+        allow_non_loopback=args.allow_non_loopback or bool(config.allow_non_loopback),
     )
 
 

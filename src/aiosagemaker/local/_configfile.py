@@ -53,6 +53,8 @@ _EMULATOR_KEYS = {
     "sns_endpoint_url",
     "notification_delivery",
     "state_dir",
+    "allow_remote_models",
+    "allow_non_loopback",
 }
 _FAULT_KEYS = {
     "model_latency",
@@ -88,6 +90,8 @@ class EmulatorConfig:
     sns_endpoint_url: str | None = None
     notification_delivery: str | None = None
     state_dir: str | None = None
+    allow_remote_models: bool | None = None
+    allow_non_loopback: bool | None = None
     faults: FaultConfig | None = None
 
 
@@ -193,6 +197,9 @@ def parse_config(data: Any) -> EmulatorConfig:
             _typed(emulator[key], str, f"emulator.{key}")
     if config.time_scale is not None:
         _typed(config.time_scale, (int, float), "emulator.time_scale")
+    for key in ("allow_remote_models", "allow_non_loopback"):
+        if emulator.get(key) is not None:
+            setattr(config, key, _typed(emulator[key], bool, f"emulator.{key}"))
     if "faults" in data:
         config.faults = faults_from_mapping(_table(data, "faults", _FAULT_KEYS))
     endpoints = data.get("endpoints", [])

@@ -1,11 +1,12 @@
 """A subset of the SageMaker control plane (``sagemaker``, JSON 1.1 protocol) for the endpoints.
 
-``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``; errors are
-``{"__type": "ValidationException", "message": ...}`` with status 400. Served: Create/Describe/
-Delete/List Model(s), Create/Describe/Delete/List EndpointConfig(s), Create/Describe/Update/
-Delete/List Endpoint(s), ListTags, AddTags, Create/Delete/ListMonitoringSchedules and
-ListContexts. State lives in memory on the emulator's loop; it is created on start
-(``<endpoint>-model``, ``<endpoint>-config`` and a lineage context per endpoint) and lost on stop.
+``POST /`` with ``X-Amz-Target: SageMaker.<Operation>``; errors are ``{"__type":
+"ValidationException", "message": ...}`` with status 400. Served: Create/Describe/Delete/List
+Model(s), Create/Describe/Delete/List EndpointConfig(s), Create/Describe/Update/Delete/List
+Endpoint(s), UpdateEndpointWeightsAndCapacities, ListTags, AddTags,
+Create/Delete/ListMonitoringSchedules and ListContexts. State lives in memory on the emulator's
+loop; it is created on start (``<endpoint>-model``, ``<endpoint>-config`` and a lineage context
+per endpoint) and lost on stop.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class ControlPlane(ListOperations):
             create its buckets and topics.
         create_endpoint: Called once a ``CreateEndpoint`` has resolved its endpoint; it starts
             the endpoint's queue (and adds it to ``queues``). Without it CreateEndpoint fails.
+        check_model: Raises :class:`ConfigError` for a model reference ``CreateModel`` may not
+            name (see ``_trust.ModelPolicy``); without it any reference is accepted.
     """
 
     def __init__(
@@ -85,11 +88,13 @@ class ControlPlane(ListOperations):
         account_id: str,
         ensure_resources: Callable[[Json], Awaitable[None]] | None = None,
         create_endpoint: Callable[[ResolvedEndpoint], Awaitable[None]] | None = None,
+        check_model: Callable[[str], None] | None = None,
     ) -> None:
         self._queues = queues
         self._region, self._account = region, account_id
         self._ensure = ensure_resources
         self._create = create_endpoint
+        self._check_model = check_model
         self.models: dict[str, Json] = {}
         self.configs: dict[str, Json] = {}
         self.endpoints: dict[str, Json] = {}
@@ -234,6 +239,11 @@ class ControlPlane(ListOperations):
             raise ControlError(f'Cannot create already existing model "{arn}".')
         if not body.get("PrimaryContainer") and not body.get("Containers"):
             raise ControlError("Either PrimaryContainer or Containers must be specified.")
+        if self._check_model is not None:
+            try:
+                self._check_model(model_reference(body))
+            except ConfigError as error:
+                raise ControlError(f"CreateModel: {error}") from None
         model = {k: v for k, v in body.items() if k != "Tags"}
         model.update(ModelArn=arn, CreationTime=time.time())
         self.models[name] = model
@@ -351,15 +361,21 @@ class ControlPlane(ListOperations):
         state = self._endpoint(body["EndpointName"])
         endpoint = {k: v for k, v in state.items() if not k.startswith("_")}
         config: Json = state["_applied"]  # what it serves: kept when the config is deleted
+        queue = self._queues.get(state["EndpointName"])
+        running = None if queue is None else queue.endpoint.instance_count
         endpoint["ProductionVariants"] = [
             {
                 "VariantName": v.get("VariantName", "AllTraffic"),
-                "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
-                "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
+                # the first variant is what the queue serves: its instances as now scaled
+                "CurrentInstanceCount": count,
+                "DesiredInstanceCount": count,
                 "CurrentWeight": v.get("InitialVariantWeight", 1.0),
                 "DesiredWeight": v.get("InitialVariantWeight", 1.0),
             }
-            for v in config.get("ProductionVariants", [])
+            for index, v in enumerate(config.get("ProductionVariants", []))
+            for count in [
+                running if index == 0 and running is not None else v.get("InitialInstanceCount", 1)
+            ]
         ]
         capture = config.get("DataCaptureConfig")
         if capture:
@@ -409,6 +425,10 @@ class ControlPlane(ListOperations):
             queue = self._queues.get(name)
             if queue is not None:
                 queue.endpoint = _apply(queue.endpoint, async_config)
+                variants = config.get("ProductionVariants") or [{}]
+                count = variants[0].get("InitialInstanceCount")
+                if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                    queue.scale(count)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # roll back, as SageMaker does
@@ -424,6 +444,29 @@ class ControlPlane(ListOperations):
             endpoint["_applied"] = config
             logger.info("endpoint=%s now uses config %s", name, config["EndpointConfigName"])
         endpoint.pop("_previous", None)
+
+    def op_UpdateEndpointWeightsAndCapacities(self, body: Json) -> Json:
+        """Scale the endpoint's (first) variant at once: ``DesiredInstanceCount``, 0 allowed."""
+        _require(body, "EndpointName", "DesiredWeightsAndCapacities")
+        endpoint = self._endpoint(body["EndpointName"])
+        queue = self._queues.get(endpoint["EndpointName"])
+        variants = endpoint["_applied"].get("ProductionVariants") or [{}]
+        first = variants[0].get("VariantName", "AllTraffic")
+        for desired in body["DesiredWeightsAndCapacities"]:
+            if desired.get("VariantName") != first:
+                raise ControlError(
+                    f'The variant "{desired.get("VariantName")}" does not exist in endpoint '
+                    f'"{endpoint["EndpointArn"]}" (the emulator scales its first variant).'
+                )
+            count = desired.get("DesiredInstanceCount")
+            if count is None:
+                continue
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ControlError(f"DesiredInstanceCount must be an integer >= 0, got {count!r}")
+            if queue is not None:
+                queue.scale(count)
+                logger.info("endpoint=%s scaled to %d instances", endpoint["EndpointName"], count)
+        return {"EndpointArn": endpoint["EndpointArn"]}
 
     def op_DeleteEndpoint(self, body: Json) -> Json:
         _require(body, "EndpointName")
@@ -527,8 +570,8 @@ class ControlPlane(ListOperations):
 def _apply(endpoint: ResolvedEndpoint, config: Json) -> ResolvedEndpoint:
     """``endpoint`` with the output paths and notification topics of ``config``.
 
-    Concurrency (``MaxConcurrentInvocationsPerInstance`` and the instance count) stays as
-    started: the queue's workers are not resized.
+    ``MaxConcurrentInvocationsPerInstance`` stays as started (the caller scales the
+    instance count).
     """
     output = config.get("OutputConfig") or {}
     notification = output.get("NotificationConfig") or {}

@@ -39,6 +39,7 @@ from ._spec import (
     split_s3_uri,
 )
 from ._state import load_moto, load_pending, save_moto, save_pending
+from ._trust import ModelPolicy, check_host, non_loopback_warning
 
 logger = logging.getLogger("aiosagemaker.local")
 
@@ -72,6 +73,11 @@ class LocalEndpoint:
         notification_delivery: ``"emulator"`` (default): when moto serves SNS, the emulator
             delivers notifications for topics with only SQS subscribers into moto's queues
             itself, in SNS's raw or enveloped form; ``"sns"``: always publish through SNS.
+        allow_remote_models: Let ``CreateModel`` name any ``module:function`` or container
+            URL. By default only the models of ``endpoints`` and the built-ins may be named:
+            a model reference is code the emulator runs, for anyone who can reach it.
+        allow_non_loopback: Allow a ``host`` that is not loopback (a warning is logged).
+            Request signatures are not checked, so anyone who can reach the ports can use them.
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class LocalEndpoint:
         faults: FaultConfig | None = None,
         notification_delivery: str = "emulator",
         state_dir: str | os.PathLike[str] | None = None,
+        allow_remote_models: bool = False,
+        allow_non_loopback: bool = False,
     ) -> None:
         specs = [endpoints] if isinstance(endpoints, EndpointSpec) else list(endpoints)
         if not specs:
@@ -111,6 +119,7 @@ class LocalEndpoint:
                 f"got {notification_delivery!r}"
             )
         self.notification_delivery = notification_delivery
+        self.non_loopback = check_host(host, allow_non_loopback)
         self.state_dir = Path(state_dir) if state_dir is not None else None
         if self.state_dir is not None and self.state_dir.exists() and not self.state_dir.is_dir():
             raise ConfigError(f"state_dir is not a directory: {str(self.state_dir)!r}")
@@ -131,6 +140,7 @@ class LocalEndpoint:
             check_model(resolved.model)
             self._endpoints[resolved.name] = resolved
             self._tracker.add_endpoint(resolved.name)
+        self._models = ModelPolicy((e.model for e in self._endpoints.values()), allow_remote_models)
         self._external_s3 = s3_endpoint_url
         self._external_sns = sns_endpoint_url
         self._credentials = credentials
@@ -153,6 +163,8 @@ class LocalEndpoint:
         """Start moto (if used) and the emulator; blocks until it accepts invocations."""
         if self._thread is not None:
             raise RuntimeError("LocalEndpoint is already started")
+        if self.non_loopback:
+            logger.warning(non_loopback_warning(self.host))
         has_topics = any(e.success_topic_arn or e.error_topic_arn for e in self._endpoints.values())
         try:
             if self._external_s3 is None or (has_topics and self._external_sns is None):
@@ -270,6 +282,7 @@ class LocalEndpoint:
             account_id=self.account_id,
             ensure_resources=self._ensure_resources,
             create_endpoint=self._create_endpoint,
+            check_model=self._models.check,
         )
         for endpoint in self._endpoints.values():
             model_ref = endpoint.model
@@ -334,6 +347,8 @@ class LocalEndpoint:
 
     async def _create_endpoint(self, endpoint: ResolvedEndpoint) -> None:
         """Start serving an endpoint made by CreateEndpoint (its buckets and topics first)."""
+        if isinstance(endpoint.model, str):
+            self._models.check(endpoint.model)
         check_model(endpoint.model)
         await self._ensure_resources(endpoint.async_inference_config())
         self._tracker.add_endpoint(endpoint.name)
@@ -403,6 +418,33 @@ class LocalEndpoint:
     @faults.setter
     def faults(self, config: FaultConfig) -> None:
         self.set_faults(config)
+
+    def set_instance_count(self, name: str, count: int) -> None:
+        """Scale endpoint ``name`` to ``count`` instances (0: scaled to zero); thread-safe.
+
+        As an auto-scaling policy would: with 0, invocations are accepted and wait in the
+        queue (their TTL still counts) and DescribeEndpoint reports ``CurrentInstanceCount``
+        0; adding instances starts their workers at once. Invocations already running finish.
+
+        Raises:
+            KeyError: No endpoint ``name`` is being served.
+            ConfigError: ``count`` is not an integer >= 0.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(f"instance count must be an integer >= 0, got {count!r}")
+        self.endpoint(name)
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the emulator is not running")
+
+        async def scale() -> None:
+            queue = self._queues.get(name)
+            if queue is None:
+                raise KeyError(f"no endpoint named {name!r}")
+            queue.scale(count)
+            self._endpoints[name] = queue.endpoint
+
+        asyncio.run_coroutine_threadsafe(scale(), loop).result(START_TIMEOUT_SECONDS)
 
     def set_faults(self, config: FaultConfig) -> None:
         """Replace the fault injection (and reseed its random generator); thread-safe."""

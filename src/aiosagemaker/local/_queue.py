@@ -1,14 +1,16 @@
 """One endpoint's FIFO queue: concurrency cap, RequestTTLSeconds, InvocationTimeoutSeconds.
 
-``max_concurrency`` workers take invocations in arrival order. A request still queued when its
-(time-scaled) TTL runs out is expired at once; a model call that outlives its (time-scaled)
-invocation timeout is abandoned and expired. Every outcome writes its S3 object and publishes
-its notification before the invocation counts as finished.
+``max_concurrency`` workers take invocations in arrival order; with no instances (scaled to
+zero) there are none, and invocations wait until :meth:`EndpointQueue.scale` adds some. A
+request still queued when its (time-scaled) TTL runs out is expired at once; a model call that
+outlives its (time-scaled) invocation timeout is abandoned and expired. Every outcome writes its
+S3 object and publishes its notification before the invocation counts as finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -137,12 +139,27 @@ class EndpointQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._handles: set[asyncio.TimerHandle] = set()
         self._live: dict[int, Invocation] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._idle: set[int] = set()
         tracker.add_endpoint(endpoint.name)
 
     def start(self) -> None:
         """Start one worker per concurrency slot."""
-        for _ in range(self.endpoint.max_concurrency):
-            self._spawn(self._worker())
+        self.scale(self.endpoint.instance_count)
+
+    def scale(self, instance_count: int) -> None:
+        """Run ``instance_count`` instances' worth of workers (0: nothing runs, work queues).
+
+        Missing workers start at once; a surplus worker that is idle stops at once (no
+        invocation is lost: it held none), a busy one after its current invocation.
+        """
+        self.endpoint = dataclasses.replace(self.endpoint, instance_count=instance_count)
+        target = self.endpoint.max_concurrency
+        for index in range(target):
+            if index not in self._workers:
+                self._workers[index] = self._spawn(self._worker(index))
+        for index in [i for i in self._idle if i >= target]:
+            self._workers.pop(index).cancel()
 
     async def stop(self) -> None:
         """Cancel workers and pending work (queued invocations are dropped)."""
@@ -176,10 +193,11 @@ class EndpointQueue:
         self._handles.add(item.ttl_handle)
         self._queue.put_nowait(item)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _expire_queued(self, item: Invocation) -> None:
         if item.ttl_handle is not None:
@@ -194,25 +212,37 @@ class EndpointQueue:
         )
         self._spawn(self._finish_failure(item, reason, "expired"))
 
-    async def _worker(self) -> None:
-        while True:
-            item = await self._queue.get()
-            if item.state != "queued":
-                continue
-            item.state = "running"
-            if item.ttl_handle is not None:
-                item.ttl_handle.cancel()
-                self._handles.discard(item.ttl_handle)
-            self._tracker.update(self.endpoint.name, queued=-1, in_flight=1)
-            try:
-                await self._process(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let a worker die
-                logger.exception("unexpected error processing %s", item.inference_id)
-                await self._finish_failure(item, "InternalFailure: emulator error.", "failed")
-            finally:
-                self._tracker.update(self.endpoint.name, in_flight=-1)
+    async def _worker(self, index: int) -> None:
+        try:
+            while index < self.endpoint.max_concurrency:
+                self._idle.add(index)
+                try:
+                    item = await self._queue.get()
+                finally:
+                    self._idle.discard(index)
+                await self._run(item)
+        finally:
+            if self._workers.get(index) is asyncio.current_task():
+                del self._workers[index]
+
+    async def _run(self, item: Invocation) -> None:
+        """Run one invocation taken from the queue (unless it expired meanwhile)."""
+        if item.state != "queued":
+            return
+        item.state = "running"
+        if item.ttl_handle is not None:
+            item.ttl_handle.cancel()
+            self._handles.discard(item.ttl_handle)
+        self._tracker.update(self.endpoint.name, queued=-1, in_flight=1)
+        try:
+            await self._process(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never let a worker die
+            logger.exception("unexpected error processing %s", item.inference_id)
+            await self._finish_failure(item, "InternalFailure: emulator error.", "failed")
+        finally:
+            self._tracker.update(self.endpoint.name, in_flight=-1)
 
     async def _process(self, item: Invocation) -> None:
         request = item.request

@@ -67,6 +67,9 @@ class EndpointSpec:
             are accepted as short forms).
         max_concurrent_invocations_per_instance: ``ClientConfig`` value, 1-1000 (default 4).
         instance_count: Number of instances; the concurrency cap is the product of the two.
+            ``0`` models an endpoint scaled to zero: invocations are accepted and queued,
+            nothing runs until ``LocalEndpoint.set_instance_count`` (or the control plane's
+            ``UpdateEndpointWeightsAndCapacities``) adds instances.
     """
 
     name: str
@@ -206,8 +209,10 @@ def resolve_endpoint(
             f"got {per_instance} ({name})"
         )
     count = spec.instance_count
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigError(f"instance_count must be a positive integer, got {count!r} ({name})")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(
+            f"instance_count must be an integer >= 0 (0: scaled to zero), got {count!r} ({name})"
+        )
     if not (callable(spec.model) or (isinstance(spec.model, str) and spec.model)):
         raise ConfigError(
             f"model of endpoint {name!r} must be 'module:function', a URL or a callable"

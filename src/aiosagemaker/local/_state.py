@@ -1,9 +1,10 @@
 """``state_dir``: moto's S3, SNS and SQS state and the pending invocations, kept across restarts.
 
 On stop the emulator writes ``moto.pickle`` (moto's in-memory backends, pickled with their
-locks left out) and ``pending.json`` (invocations accepted but not finished); on start it
-reads both back before serving. Both files are replaced atomically. Load only state
-directories you wrote yourself: ``moto.pickle`` is a pickle.
+locks left out; every bucket, the emulator's own included) and ``pending.json`` (invocations
+accepted but not finished); on start it reads both back before serving. Both files are
+replaced atomically. Load only state directories you wrote yourself: ``moto.pickle`` is a
+pickle.
 """
 
 from __future__ import annotations
@@ -79,7 +80,24 @@ def load_moto(state_dir: Path) -> bool:
         for account, regions in accounts.items():
             for region, backend in regions.items():
                 backends[account][region] = backend
+    _register_buckets(_backends("s3"))
     return True
+
+
+def _register_buckets(s3: Any) -> None:
+    """Rebuild moto's process-wide bucket registry from the restored buckets.
+
+    moto keeps "which account owns bucket X" outside the backends; without it a restored
+    bucket looks free, and the emulator's start-up CreateBucket would replace it (and its
+    objects, the results among them) with an empty one.
+    """
+    registry = getattr(s3, "bucket_accounts", None)
+    if registry is None:  # a moto without the registry
+        return
+    for account, regions in s3.items():
+        for backend in regions.values():
+            for name, bucket in getattr(backend, "buckets", {}).items():
+                registry[name] = (getattr(bucket, "partition", "aws"), account)
 
 
 def _request_to_json(request: InvocationRequest) -> dict[str, Any]:
