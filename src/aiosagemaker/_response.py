@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from . import deserializers
 from ._config import WaiterConfig
 from ._exceptions import (
     AsyncInferenceModelError,
@@ -185,7 +186,7 @@ class AsyncInferenceResponse:
         self._raise_if_failed()
         try:
             fetched = await self._wait(waiter_config, read_all, self._binding.max_result_bytes)
-            return self._keep(fetched)
+            return await self._keep_async(fetched)
         except Exception as error:
             self._error = error
             raise
@@ -313,6 +314,16 @@ class AsyncInferenceResponse:
         self._result = result
         self._error = None
         return result
+
+    async def _keep_async(self, fetched: Fetched[bytes]) -> Any:
+        """:meth:`_keep`, decoding in a worker thread above ``OFF_LOOP_BYTES``."""
+        if len(fetched.value) <= deserializers.OFF_LOOP_BYTES:
+            return self._keep(fetched)
+        result = await anyio.to_thread.run_sync(self._decode, fetched.value, fetched.content_type)
+        if self._result is _UNSET:  # another wait of this response may have finished first
+            self._result = result
+            self._error = None
+        return self._result
 
     async def _watch(
         self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]

@@ -10,6 +10,10 @@ so ``application/json; charset=utf-8`` is treated as ``application/json``.
 
 numpy and pandas are optional: they are imported only when a deserializer needs them, and a
 missing one raises :class:`ImportError` naming the extra to install.
+
+Decoding is CPU work: a result larger than :data:`OFF_LOOP_BYTES` is decoded in a worker
+thread (``anyio.to_thread.run_sync``) so that the event loop keeps serving other tasks; a
+smaller one on the event loop. A deserializer may therefore run in any thread.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ __all__ = [
     "CSVDeserializer",
     "JSONDeserializer",
     "JSONLinesDeserializer",
+    "OFF_LOOP_BYTES",
     "NumpyDeserializer",
     "PandasDeserializer",
     "SimpleBaseDeserializer",
     "StreamDeserializer",
     "StringDeserializer",
 ]
+
+OFF_LOOP_BYTES = 1024 * 1024
+"""Results larger than this many bytes are decoded in a worker thread, not on the event loop."""
 
 _CSV = "text/csv"
 _JSON = "application/json"
