@@ -25,8 +25,8 @@ from aiosagemaker import (
     UnexpectedClientError,
     WaiterConfig,
 )
-from aiosagemaker.deserializers import OFF_LOOP_BYTES
 from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE
+from aiosagemaker.deserializers import OFF_LOOP_BYTES
 from conftest import BUCKET
 from helpers import FAST, make_predictor
 from s3_fault_proxy import Fault, S3FaultProxy
@@ -144,9 +144,13 @@ async def test_listed_keys_that_do_not_get_stay_within_the_budget(
 ) -> None:
     keys, rate, timeout = 200, 100.0, 3.0
     folder = f"ghost-{uuid.uuid4().hex[:8]}"
+
+    async def put(key: str) -> None:
+        await s3.put_object(Bucket=BUCKET, Key=key, Body=b"")
+
     async with anyio.create_task_group() as tasks:
         for i in range(keys):
-            tasks.start_soon(lambda i=i: s3.put_object(Bucket=BUCKET, Key=f"{folder}/{i}.out"))
+            tasks.start_soon(put, f"{folder}/{i}.out")
     # every GET of those keys answers 404 while the listing shows them
     s3_proxy.add(Fault("GET", f"/{BUCKET}/{folder}/", status=404, code="NoSuchKey"))
     config = WaiterConfig(max_attempts=None, delay=0.2, timeout=timeout)

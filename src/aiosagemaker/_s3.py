@@ -32,9 +32,9 @@ from ._exceptions import UnexpectedClientError
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
+    "READ_STALL_TIMEOUT",
     "Fetched",
     "ListedPage",
-    "READ_STALL_TIMEOUT",
     "ObjectTooLarge",
     "ReadBody",
     "S3Transport",
@@ -316,9 +316,7 @@ class S3Transport:
                 size = response.get("ContentLength")
                 if max_bytes is not None and size is not None and size > max_bytes:
                     raise ObjectTooLarge(int(size))
-                value = await consume(
-                    ReadBody(body, max_bytes=max_bytes, stall=self.stall_timeout)
-                )
+                value = await consume(ReadBody(body, max_bytes=max_bytes, stall=self.stall_timeout))
             finally:
                 await close_body(body)
         finally:

@@ -28,12 +28,12 @@ from typing import IO, Any
 from ._optional import NUMPY_HINT, PANDAS_HINT, import_optional
 
 __all__ = [
+    "OFF_LOOP_BYTES",
     "BaseDeserializer",
     "BytesDeserializer",
     "CSVDeserializer",
     "JSONDeserializer",
     "JSONLinesDeserializer",
-    "OFF_LOOP_BYTES",
     "NumpyDeserializer",
     "PandasDeserializer",
     "SimpleBaseDeserializer",
