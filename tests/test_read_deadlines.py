@@ -24,6 +24,7 @@ from aiosagemaker import (
     ResultTooLargeError,
     UnexpectedClientError,
     WaiterConfig,
+    as_completed,
 )
 from aiosagemaker._waiting._schedule import FINAL_CHECK_GRACE
 from aiosagemaker.deserializers import OFF_LOOP_BYTES
@@ -239,3 +240,20 @@ async def test_large_results_are_decoded_in_a_worker_thread(
     loop_thread = threading.current_thread()
     assert recorder.threads[0] is loop_thread
     assert recorder.threads[1] is not loop_thread
+
+
+async def test_as_completed_decodes_large_results_in_a_worker_thread(
+    aws_env: dict[str, str], s3: Any
+) -> None:
+    small = await put_result(s3, bytes(1000))
+    large = await put_result(s3, bytes(OFF_LOOP_BYTES + 1))
+    recorder = ThreadRecorder()
+    async with make_predictor(deserializer=recorder) as predictor:
+        responses = {
+            AsyncInferenceResponse(predictor, small, None): 1000,
+            AsyncInferenceResponse(predictor, large, None): OFF_LOOP_BYTES + 1,
+        }
+        async for response in as_completed(responses):
+            assert response.result() == responses[response]
+    loop_thread = threading.current_thread()
+    assert sorted(thread is loop_thread for thread in recorder.threads) == [False, True]

@@ -317,7 +317,7 @@ class AsyncInferenceResponse:
 
     async def _keep_async(self, fetched: Fetched[bytes]) -> Any:
         """:meth:`_keep`, decoding in a worker thread above ``OFF_LOOP_BYTES``."""
-        if len(fetched.value) <= deserializers.OFF_LOOP_BYTES:
+        if _decodes_on_loop(fetched):
             return self._keep(fetched)
         result = await anyio.to_thread.run_sync(self._decode, fetched.value, fetched.content_type)
         if self._result is _UNSET:  # another wait of this response may have finished first
@@ -338,7 +338,19 @@ class AsyncInferenceResponse:
         if engine.listener is not None:
             await engine._start_listener()
 
-        def done(outcome: Outcome[bytes] | None, error: BaseException | None) -> None:
+        async def decode_then_settle(fetched: Fetched[bytes]) -> None:
+            try:
+                await self._keep_async(fetched)
+            except Exception as failure:
+                self._error = failure
+            self._count_outcome(self.exception())
+            on_settled()
+
+        def done(
+            outcome: Outcome[bytes] | None, error: BaseException | None
+        ) -> Awaitable[None] | None:
+            if isinstance(outcome, Completed) and not _decodes_on_loop(outcome.fetched):
+                return decode_then_settle(outcome.fetched)  # in a worker thread
             try:
                 if error is not None:
                     self._error = error
@@ -348,6 +360,7 @@ class AsyncInferenceResponse:
                 self._error = failure
             self._count_outcome(self.exception())
             on_settled()
+            return None
 
         entry = engine.watch(
             self._locations,
@@ -377,6 +390,11 @@ class AsyncInferenceResponse:
                 deserializer=type(deserializer).__name__,
                 **self._locations.context(),
             ) from error
+
+
+def _decodes_on_loop(fetched: Fetched[bytes]) -> bool:
+    """Whether a result is small enough to decode on the event loop (CPU work)."""
+    return len(fetched.value) <= deserializers.OFF_LOOP_BYTES
 
 
 def _check_waiter_config(waiter_config: object) -> None:

@@ -29,7 +29,7 @@ import random
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -75,6 +75,8 @@ logger = logging.getLogger("aiosagemaker")
 
 T = TypeVar("T")
 Detection = Literal["auto", "list", "get"]
+OnDone = Callable[[Outcome[T] | None, BaseException | None], Awaitable[None] | None]
+"""What a watched wait calls with its outcome or error (awaited if it returns an awaitable)."""
 
 LIST_PRICE = 12.5
 """A LIST request costs as much as this many GETs (S3 Standard: $0.005 vs $0.0004 / 1,000)."""
@@ -627,11 +629,12 @@ class WaitingEngine:
         consume: Consume[T],
         *,
         max_bytes: int | None,
-        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+        on_done: OnDone[T],
     ) -> Entry:
         """Register a wait whose outcome is read in the engine's own task group.
 
-        ``on_done(outcome, None)`` or ``on_done(None, error)`` is called once; no task exists
+        ``on_done(outcome, None)`` or ``on_done(None, error)`` is called once (and awaited
+        when it returns an awaitable: decoding a large result, say); no task exists
         for the wait until its signal arrives. ``unregister`` the entry to stop watching.
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
@@ -678,17 +681,19 @@ class WaitingEngine:
         entry: Entry,
         consume: Consume[T],
         max_bytes: int | None,
-        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+        on_done: OnDone[T],
     ) -> None:
         try:
             outcome = await self.settle(entry, consume, max_bytes=max_bytes)
         except Exception as error:
-            on_done(None, error)
-            return
-        if outcome is None:
-            self.rearm(entry, self._misses(entry))
-            return
-        on_done(outcome, None)
+            finishing = on_done(None, error)
+        else:
+            if outcome is None:
+                self.rearm(entry, self._misses(entry))
+                return
+            finishing = on_done(outcome, None)
+        if finishing is not None:
+            await finishing
 
     async def settle(
         self, entry: Entry, consume: Consume[T], *, max_bytes: int | None
