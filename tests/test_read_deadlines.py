@@ -7,6 +7,7 @@ recording proxy, on the server side.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ import aiosagemaker._s3
 from aiosagemaker import (
     AsyncInferenceResponse,
     BytesDeserializer,
+    CSVDeserializer,
     PollingTimeoutError,
     ResultTooLargeError,
     UnexpectedClientError,
@@ -257,3 +259,28 @@ async def test_as_completed_decodes_large_results_in_a_worker_thread(
             assert response.result() == responses[response]
     loop_thread = threading.current_thread()
     assert sorted(thread is loop_thread for thread in recorder.threads) == [False, True]
+
+
+async def test_csv_decoding_in_a_worker_thread_lets_the_loop_run() -> None:
+    # a parse that is one C call (list(csv.reader(...))) would hold the GIL throughout
+    data = b"\n".join(b"1,2,3,4,5,6,7,8,9,10" for _ in range(400_000))
+    decoding = threading.Event()
+    finished = False
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not finished:
+            await anyio.sleep(0.005)
+            ticks += decoding.is_set()  # counted only while the worker thread decodes
+
+    def decode() -> Any:
+        decoding.set()
+        return CSVDeserializer().deserialize(io.BytesIO(data), "text/csv")
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(tick)
+        rows = await anyio.to_thread.run_sync(decode)
+        seen, finished = ticks, True
+    assert len(rows) == 400_000 and rows[0][9] == "10"
+    assert seen >= 5, seen

@@ -274,7 +274,10 @@ class CSVDeserializer(SimpleBaseDeserializer):
             ValueError: The body is not valid in ``encoding``.
         """
         text = _decode(_read_all(stream), self.encoding, type(self).__name__, content_type)
-        return list(csv.reader(text.splitlines()))
+        rows: list[list[str]] = []
+        for row in csv.reader(text.splitlines()):  # a Python loop: a worker thread running
+            rows.append(row)  # it lets the event loop's thread take the GIL between rows
+        return rows
 
 
 class NumpyDeserializer(SimpleBaseDeserializer):
