@@ -4,7 +4,11 @@ It forwards every request to the real (moto) S3 server and records it, unless a 
 matches: then it answers with an S3 error document (or a JSON one, for rest-json services
 such as the SageMaker runtime), or drops the connection, on the server side. A fault with
 ``after_forward`` lets the request through first and then loses the answer: ``"drop"``
-closes the connection without answering, ``"hang"`` answers only after ``hang`` seconds.
+closes the connection without answering, ``"hang"`` answers only after ``hang`` seconds;
+the body-level faults send the real status and headers and then spoil the body:
+``"truncate"`` announces the whole Content-Length but sends half the body and closes,
+``"stall"`` sends half the body and then nothing for ``hang`` seconds, ``"chunked"`` sends
+the body whole but chunked (no Content-Length).
 The client under test reaches it through ``AWS_ENDPOINT_URL_*`` like any endpoint.
 """
 
@@ -33,7 +37,8 @@ class Fault:
     answering or ``"hang"`` ``hang`` seconds before answering (an answer lost after the
     request was accepted). ``document``: ``"xml"`` (S3) or ``"json"`` (rest-json services).
     ``method`` ``"*"`` matches any method; ``rate`` is the fraction of matching requests hit
-    (drawn from the proxy's seeded generator).
+    (drawn from the proxy's seeded generator). ``after_forward`` ``"truncate"``, ``"stall"``
+    and ``"chunked"`` spoil the body of a successful answer (see the module docstring).
     """
 
     method: str
@@ -42,7 +47,7 @@ class Fault:
     code: str = "SlowDown"
     times: int | None = None
     reset: bool = False
-    after_forward: Literal["drop", "hang"] | None = None
+    after_forward: Literal["drop", "hang", "truncate", "stall", "chunked"] | None = None
     hang: float = 5.0
     document: Literal["xml", "json"] = "xml"
     rate: float = 1.0
@@ -141,6 +146,8 @@ class S3FaultProxy:
             return web.Response(status=500)
         if fault is not None and fault.after_forward is not None:
             response = await self._forward(request, body, index)
+            if fault.after_forward in ("truncate", "stall", "chunked"):
+                return await self._spoil(request, response, fault)
             if fault.after_forward == "drop":
                 assert request.transport is not None
                 request.transport.close()
@@ -165,6 +172,28 @@ class S3FaultProxy:
                 content_type="application/xml",
             )
         return await self._forward(request, body, index)
+
+    async def _spoil(
+        self, request: web.Request, upstream: web.Response, fault: Fault
+    ) -> web.StreamResponse:
+        """Send ``upstream``'s status and headers, then its body spoilt as ``fault`` says."""
+        payload = bytes(upstream.body) if isinstance(upstream.body, bytes) else b""
+        response = web.StreamResponse(status=upstream.status, headers=upstream.headers)
+        if fault.after_forward == "chunked":
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(payload), 64 * 1024):
+                await response.write(payload[start : start + 64 * 1024])
+            await response.write_eof()
+            return response
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload[: len(payload) // 2])
+        if fault.after_forward == "stall":
+            await asyncio.sleep(fault.hang)
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     async def _forward(self, request: web.Request, body: bytes, index: int) -> web.Response:
         assert self._client is not None

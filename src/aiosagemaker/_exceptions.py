@@ -157,13 +157,19 @@ class ResultTooLargeError(AsyncInferenceError):
     """
 
     fmt = (
-        "The result at {output_path} is {size:,} bytes, more than max_result_bytes={limit:,}, so "
-        "it was not read into memory. It is still in S3: stream it to a file with "
+        "The result at {output_path} is {size_text} bytes, more than max_result_bytes={limit:,}, "
+        "so it was not read into memory. It is still in S3: stream it to a file with "
         "response.download(path), or pass a larger AsyncPredictor(max_result_bytes=...)."
     )
 
-    def __init__(self, output_path: str, size: int, limit: int, **context: Any) -> None:
-        super().__init__(output_path=output_path, size=size, limit=limit, **context)
+    def __init__(
+        self, output_path: str, size: int, limit: int, *, exact: bool = True, **context: Any
+    ) -> None:
+        # exact=False: S3 sent no Content-Length; ``size`` is what was read before stopping
+        size_text = f"{size:,}" if exact else f"at least {size:,}"
+        super().__init__(
+            output_path=output_path, size=size, limit=limit, size_text=size_text, **context
+        )
         self.size = size
         self.limit = limit
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
+from . import deserializers
 from ._config import WaiterConfig
 from ._exceptions import (
     AsyncInferenceModelError,
@@ -187,7 +188,7 @@ class AsyncInferenceResponse:
         self._raise_if_failed()
         try:
             fetched = await self._wait(waiter_config, read_all, self._binding.max_result_bytes)
-            return self._keep(fetched)
+            return await self._keep_async(fetched)
         except Exception as error:
             self._error = error
             raise
@@ -318,6 +319,16 @@ class AsyncInferenceResponse:
         self._error = None
         return result
 
+    async def _keep_async(self, fetched: Fetched[bytes]) -> Any:
+        """:meth:`_keep`, decoding in a worker thread above ``OFF_LOOP_BYTES``."""
+        if _decodes_on_loop(fetched):
+            return self._keep(fetched)
+        result = await anyio.to_thread.run_sync(self._decode, fetched.value, fetched.content_type)
+        if self._result is _UNSET:  # another wait of this response may have finished first
+            self._result = result
+            self._error = None
+        return self._result
+
     async def _watch(
         self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]
     ) -> tuple[WaitingEngine, Entry] | None:
@@ -331,7 +342,19 @@ class AsyncInferenceResponse:
         if engine.listener is not None:
             await engine._start_listener()
 
-        def done(outcome: Outcome[bytes] | None, error: BaseException | None) -> None:
+        async def decode_then_settle(fetched: Fetched[bytes]) -> None:
+            try:
+                await self._keep_async(fetched)
+            except Exception as failure:
+                self._error = failure
+            self._count_outcome(self.exception())
+            on_settled()
+
+        def done(
+            outcome: Outcome[bytes] | None, error: BaseException | None
+        ) -> Awaitable[None] | None:
+            if isinstance(outcome, Completed) and not _decodes_on_loop(outcome.fetched):
+                return decode_then_settle(outcome.fetched)  # in a worker thread
             try:
                 if error is not None:
                     self._error = error
@@ -341,6 +364,7 @@ class AsyncInferenceResponse:
                 self._error = failure
             self._count_outcome(self.exception())
             on_settled()
+            return None
 
         entry = engine.watch(
             self._locations,
@@ -370,6 +394,11 @@ class AsyncInferenceResponse:
                 deserializer=type(deserializer).__name__,
                 **self._locations.context(),
             ) from error
+
+
+def _decodes_on_loop(fetched: Fetched[bytes]) -> bool:
+    """Whether a result is small enough to decode on the event loop (CPU work)."""
+    return len(fetched.value) <= deserializers.OFF_LOOP_BYTES
 
 
 def _check_waiter_config(waiter_config: object) -> None:

@@ -18,7 +18,12 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import anyio
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ParamValidationError,
+    ResponseStreamingError,
+)
 
 from ._aws_errors import ErrorKind, classify, describe_s3_fatal, error_code
 from ._clients import LISTED_SIZES
@@ -27,9 +32,11 @@ from ._exceptions import UnexpectedClientError
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
+    "READ_STALL_TIMEOUT",
     "Fetched",
     "ListedPage",
     "ObjectTooLarge",
+    "ReadBody",
     "S3Transport",
     "S3Uri",
     "check_bucket",
@@ -44,6 +51,14 @@ __all__ = [
 logger = logging.getLogger("aiosagemaker")
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+READ_STALL_TIMEOUT = 30.0
+"""Seconds an S3 GET may go without progress (its answer, or the next bytes of its body)
+before it is abandoned as a transient error (and retried, or reported). It bounds the reads
+no wait's ``timeout`` bounds: single checks, waits by attempts only, downloads without a
+WaiterConfig."""
+READ_CHUNK = 1024 * 1024
+"""Bytes asked for per read of a body read whole (each read is bounded and counted)."""
 
 T = TypeVar("T")
 Consume = Callable[[Any], Awaitable[T]]
@@ -110,6 +125,51 @@ async def read_all(body: Any) -> bytes:
     return data
 
 
+class ReadBody:
+    """An aiobotocore streaming body read under a size limit and a stall bound.
+
+    Counts the bytes read and raises :class:`ObjectTooLarge` as soon as they pass
+    ``max_bytes``, whether or not S3 announced a Content-Length (a chunked body included).
+    A read that makes no progress for ``stall`` seconds raises ``TimeoutError``; a broken
+    stream (an aiohttp or httpx error) raises botocore's ``ResponseStreamingError``: both are
+    transient to :func:`~._aws_errors.classify`, so the GET is retried or reported, never
+    leaked as the HTTP library's own exception.
+    """
+
+    def __init__(self, body: Any, *, max_bytes: int | None, stall: float) -> None:
+        self._body = body
+        self._max_bytes = max_bytes
+        self._stall = stall
+        self.size = 0
+        """Bytes read so far."""
+
+    async def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes (b"" at the end); everything that is left when ``amt`` is None."""
+        if amt is not None and amt >= 0:
+            return await self._read_chunk(amt)
+        chunks: list[bytes] = []
+        while chunk := await self._read_chunk(READ_CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _read_chunk(self, amt: int) -> bytes:
+        try:
+            with anyio.fail_after(self._stall):
+                chunk: bytes = await self._body.read(amt)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the body stopped for {self._stall} s after {self.size:,} bytes"
+            ) from None
+        except BotoCoreError:
+            raise
+        except Exception as error:  # the HTTP library's own stream errors
+            raise ResponseStreamingError(error=error) from error
+        self.size += len(chunk)
+        if self._max_bytes is not None and self.size > self._max_bytes:
+            raise ObjectTooLarge(self.size, exact=False)
+        return chunk
+
+
 def read_prefix(limit: int) -> Consume[tuple[bytes, bool]]:
     """``Consume`` that reads at most ``limit`` bytes: (the bytes, whether the body was cut)."""
 
@@ -139,11 +199,16 @@ class Fetched(Generic[T]):
 
 
 class ObjectTooLarge(Exception):
-    """Internal: the object is larger than the ``max_bytes`` a GET was allowed to read."""
+    """Internal: the object is larger than the ``max_bytes`` a GET was allowed to read.
 
-    def __init__(self, size: int) -> None:
+    ``size`` is its Content-Length (``exact``), or the bytes read before reading stopped
+    (the body had no Content-Length).
+    """
+
+    def __init__(self, size: int, *, exact: bool = True) -> None:
         super().__init__(size)
         self.size = size
+        self.exact = exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +243,7 @@ class S3Transport:
         on_request: Called with the operation name of every request (telemetry counts them).
         options: Upload arguments and the expected bucket owner, applied to every request
             of ``client`` (the owner by a botocore event hook, multipart parts included).
+        stall_timeout: Seconds a GET may go without progress (:data:`READ_STALL_TIMEOUT`).
     """
 
     def __init__(
@@ -190,8 +256,10 @@ class S3Transport:
         on_throttle: Callable[[], None] | None = None,
         on_request: Callable[[str], None] | None = None,
         options: S3Options | None = None,
+        stall_timeout: float | None = None,
     ) -> None:
         self.client = client
+        self.stall_timeout = READ_STALL_TIMEOUT if stall_timeout is None else stall_timeout
         self.on_request = on_request
         self.limiter = limiter
         self.detection_limiter = anyio.CapacityLimiter(detection_slots(int(limiter.total_tokens)))
@@ -222,15 +290,23 @@ class S3Transport:
 
         ``detecting``: a probe of the waiting engine (its limiter); False for a result read.
 
+        ``consume`` gets a :class:`ReadBody`: ``max_bytes`` is enforced while reading too,
+        and a GET or a read without progress for :attr:`stall_timeout` raises
+        ``TimeoutError``.
+
         Raises:
-            ObjectTooLarge: the object is larger than ``max_bytes`` (its body is not read).
+            ObjectTooLarge: the object is larger than ``max_bytes`` (announced by its
+                Content-Length: the body is not read; else as soon as reading passes it).
         """
         limiter = self.detection_limiter if detecting else self.limiter
         await self._acquire(limiter)
         self._count("GetObject")
         try:
             try:
-                response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
+                with anyio.fail_after(self.stall_timeout):
+                    response = await self.client.get_object(Bucket=uri.bucket, Key=uri.key)
+            except TimeoutError:
+                raise TimeoutError(f"no answer from S3 in {self.stall_timeout} s") from None
             except ClientError as error:
                 if classify(error) is ErrorKind.NOT_FOUND:
                     return None
@@ -240,7 +316,7 @@ class S3Transport:
                 size = response.get("ContentLength")
                 if max_bytes is not None and size is not None and size > max_bytes:
                     raise ObjectTooLarge(int(size))
-                value = await consume(body)
+                value = await consume(ReadBody(body, max_bytes=max_bytes, stall=self.stall_timeout))
             finally:
                 await close_body(body)
         finally:
@@ -257,17 +333,20 @@ class S3Transport:
         consume: Consume[T],
         *,
         max_bytes: int | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
         **context: Any,
     ) -> Fetched[T] | None:
         """GET ``uri`` and run ``consume`` on its body; None when the key does not exist yet.
 
         Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
+        ``on_error`` is told of every S3 error, the retried ones included.
         """
         return await self._with_retries(
             lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False),
             uri,
             "read",
             context,
+            on_error=on_error,
         )
 
     async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
@@ -336,6 +415,7 @@ class S3Transport:
         context: dict[str, Any],
         *,
         missing_is_fatal: bool = False,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> T:
         delay = self.retry_delay
         retry = 0
@@ -345,6 +425,8 @@ class S3Transport:
             except ParamValidationError as error:
                 raise ValueError(f"invalid S3 request arguments for {uri}: {error}") from error
             except (BotoCoreError, ClientError, OSError) as error:
+                if on_error is not None:
+                    on_error(error)
                 kind = self.note_error(error)
                 if kind.retryable and retry < self.max_retries:
                     logger.debug("transient error on %s %s, retrying: %r", action, uri, error)

@@ -10,6 +10,10 @@ so ``application/json; charset=utf-8`` is treated as ``application/json``.
 
 numpy and pandas are optional: they are imported only when a deserializer needs them, and a
 missing one raises :class:`ImportError` naming the extra to install.
+
+Decoding is CPU work: a result larger than :data:`OFF_LOOP_BYTES` is decoded in a worker
+thread (``anyio.to_thread.run_sync``) so that the event loop keeps serving other tasks; a
+smaller one on the event loop. A deserializer may therefore run in any thread.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import IO, Any
 from ._optional import NUMPY_HINT, PANDAS_HINT, import_optional
 
 __all__ = [
+    "OFF_LOOP_BYTES",
     "BaseDeserializer",
     "BytesDeserializer",
     "CSVDeserializer",
@@ -35,6 +40,9 @@ __all__ = [
     "StreamDeserializer",
     "StringDeserializer",
 ]
+
+OFF_LOOP_BYTES = 1024 * 1024
+"""Results larger than this many bytes are decoded in a worker thread, not on the event loop."""
 
 _CSV = "text/csv"
 _JSON = "application/json"
@@ -266,7 +274,10 @@ class CSVDeserializer(SimpleBaseDeserializer):
             ValueError: The body is not valid in ``encoding``.
         """
         text = _decode(_read_all(stream), self.encoding, type(self).__name__, content_type)
-        return list(csv.reader(text.splitlines()))
+        rows: list[list[str]] = []
+        for row in csv.reader(text.splitlines()):  # a Python loop: a worker thread running
+            rows.append(row)  # it lets the event loop's thread take the GIL between rows
+        return rows
 
 
 class NumpyDeserializer(SimpleBaseDeserializer):

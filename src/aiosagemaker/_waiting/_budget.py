@@ -79,6 +79,16 @@ class RequestBudget:
             while not self.try_take():  # noqa: ASYNC110 - the clock is the only event
                 await anyio.sleep((1.0 - self._tokens) / self.rate)
 
+    def charge(self, requests: int = 1) -> None:
+        """Count requests made without a token (GETs of listed keys that were not there).
+
+        The tokens may go below zero: the next detection requests wait until the debt is
+        paid, so such requests come out of the same per-second budget.
+        """
+        self._refill()
+        self._tokens -= requests
+        self.granted += requests
+
     def throttled(self) -> None:
         """S3 said SlowDown / 503: halve the rate (once per cooldown)."""
         self.throttles += 1

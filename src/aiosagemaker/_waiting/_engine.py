@@ -29,7 +29,7 @@ import random
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -75,6 +75,8 @@ logger = logging.getLogger("aiosagemaker")
 
 T = TypeVar("T")
 Detection = Literal["auto", "list", "get"]
+OnDone = Callable[[Outcome[T] | None, BaseException | None], Awaitable[None] | None]
+"""What a watched wait calls with its outcome or error (awaited if it returns an awaitable)."""
 
 LIST_PRICE = 12.5
 """A LIST request costs as much as this many GETs (S3 Standard: $0.005 vs $0.0004 / 1,000)."""
@@ -296,10 +298,23 @@ class WaitingEngine:
             if group.size == 0 and group.scope is not None:
                 group.scope.cancel()
 
-    def rearm(self, entry: Entry) -> None:
-        """Wait again after a signal whose object was not there (a notification ran ahead)."""
+    def rearm(self, entry: Entry, misses: int = 1) -> None:
+        """Wait again after a signal whose object was not there (a notification ran ahead,
+        or a listing saw a key that its GET did not find).
+
+        The GETs that missed count as a check of the wait (its next check is the next one of
+        its schedule, not at once) and take ``misses`` tokens of the request budget, so a key
+        that lists but does not GET is backed off like any other miss.
+        """
         self.unregister(entry)
         entry.rearm()
+        self.budget.charge(misses)
+        now = self.clock()
+        for probe in entry.probes:
+            probe.satisfy(now)
+        if entry.exhausted():
+            entry.resolve(Exhausted())
+            return
         self._arm(entry, use_held=False)
         if entry.on_resolve is not None:  # a watch: it still ends at its deadline
             self._expire_at_deadline(entry)
@@ -521,9 +536,9 @@ class WaitingEngine:
                 fetched = await self.transport.get_once(
                     probe.uri, read_all, max_bytes=entry.handoff_bytes
                 )
-        except ObjectTooLarge as large:
+        except ObjectTooLarge as large:  # left for the waiter to read (or refuse)
             self.stats.found_by_get += 1
-            self._found(probe, Found(probe.kind, size=large.size))
+            self._found(probe, Found(probe.kind, size=large.size if large.exact else None))
             return None
         except (BotoCoreError, ClientError, OSError) as error:
             if self.transport.note_error(error).retryable:
@@ -588,7 +603,8 @@ class WaitingEngine:
         """Wait for the outcome as ``config`` allows; ``PollingTimeoutError`` when it runs out.
 
         The wait ends by ``config``'s deadline (plus the final check's allowance) whatever
-        a running S3 request is doing; cancelling it only unregisters it.
+        a running S3 request is doing, reading the result included; cancelling it only
+        unregisters it.
         """
         if self.listener is not None:
             await self._start_listener()
@@ -602,7 +618,7 @@ class WaitingEngine:
                 outcome = await self.settle(entry, consume, max_bytes=max_bytes)
                 if outcome is not None:
                     return outcome
-                self.rearm(entry)
+                self.rearm(entry, self._misses(entry))
         finally:
             self.unregister(entry)
 
@@ -613,11 +629,12 @@ class WaitingEngine:
         consume: Consume[T],
         *,
         max_bytes: int | None,
-        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+        on_done: OnDone[T],
     ) -> Entry:
         """Register a wait whose outcome is read in the engine's own task group.
 
-        ``on_done(outcome, None)`` or ``on_done(None, error)`` is called once; no task exists
+        ``on_done(outcome, None)`` or ``on_done(None, error)`` is called once (and awaited
+        when it returns an awaitable: decoding a large result, say); no task exists
         for the wait until its signal arrives. ``unregister`` the entry to stop watching.
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
@@ -664,36 +681,75 @@ class WaitingEngine:
         entry: Entry,
         consume: Consume[T],
         max_bytes: int | None,
-        on_done: Callable[[Outcome[T] | None, BaseException | None], None],
+        on_done: OnDone[T],
     ) -> None:
         try:
             outcome = await self.settle(entry, consume, max_bytes=max_bytes)
         except Exception as error:
-            on_done(None, error)
-            return
-        if outcome is None:
-            self.rearm(entry)
-            return
-        on_done(outcome, None)
+            finishing = on_done(None, error)
+        else:
+            if outcome is None:
+                self.rearm(entry, self._misses(entry))
+                return
+            finishing = on_done(outcome, None)
+        if finishing is not None:
+            await finishing
 
     async def settle(
         self, entry: Entry, consume: Consume[T], *, max_bytes: int | None
     ) -> Outcome[T] | None:
         """Turn a resolved entry into its outcome (raising what it ended with).
 
-        None: the signal announced an object that is not there; wait again.
+        None: the signal announced an object that is not there; wait again. Reading the
+        outcome (result GETs, body reads, the failure file) ends by the wait's hard deadline
+        when it has a ``timeout``: then ``PollingTimeoutError``, chained to the last S3 error.
         """
         signal = entry.signal
         if signal is None or isinstance(signal, Exhausted):
             raise self._timeout(entry)
         if isinstance(signal, Broken):
             raise signal.error
-        return await self.collect(entry.locations, signal, consume, max_bytes=max_bytes)
+        schedule = entry.schedule
+        if not schedule.hard_limit:  # attempts only: each read is bounded by the transport
+            return await self._collect_for(entry, signal, consume, max_bytes)
+        entry.last_error = None
+        with anyio.move_on_after(max(0.0, schedule.hard_deadline - self.clock())):
+            return await self._collect_for(entry, signal, consume, max_bytes)
+        raise self._timeout(entry, found=signal)
 
-    def _timeout(self, entry: Entry) -> PollingTimeoutError:
+    async def _collect_for(
+        self, entry: Entry, found: Found, consume: Consume[T], max_bytes: int | None
+    ) -> Outcome[T] | None:
+        def noted(error: BaseException) -> None:
+            entry.last_error = error
+
+        return await self.collect(
+            entry.locations, found, consume, max_bytes=max_bytes, on_error=noted
+        )
+
+    @staticmethod
+    def _misses(entry: Entry) -> int:
+        """The GETs :meth:`collect` made in vain for the entry's signal (the output's, and
+        the failure file's when the signal did not bring it)."""
+        signal = entry.signal
+        if not isinstance(signal, Found) or signal.kind == "output":
+            return 1
+        return 2 if signal.fetched is None and entry.locations.failure is not None else 1
+
+    def _timeout(self, entry: Entry, found: Found | None = None) -> PollingTimeoutError:
         schedule = entry.schedule
         seconds = round(self.clock() - schedule.start, 3)
         message = STILL_RUNNING
+        cause = entry.last_error
+        if found is not None:
+            where = entry.locations.output if found.kind == "output" else entry.locations.failure
+            message = (
+                f"The {found.kind} object {where} was found, but reading it did not finish "
+                "within the timeout; it is still in S3 (wait with a larger timeout, or stream "
+                "a large result with response.download(path))."
+            )
+            if cause is None:
+                cause = TimeoutError(f"S3 did not finish answering for {where} in time")
         if self.source is not None:
             message += (
                 f" No notification for it arrived on {self.source.queue_url} either (is the "
@@ -704,7 +760,7 @@ class WaitingEngine:
         error = PollingTimeoutError(
             message, seconds=seconds, attempts=entry.attempts, **entry.locations.context()
         )
-        error.__cause__ = entry.last_error
+        error.__cause__ = cause
         logger.debug("gave up on %s after %.3f s", entry.locations.output, seconds)
         return error
 
@@ -715,8 +771,12 @@ class WaitingEngine:
         consume: Consume[T],
         *,
         max_bytes: int | None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> Outcome[T] | None:
-        """Read what ``found`` announced: one GET at most (none for a body in hand)."""
+        """Read what ``found`` announced: one GET at most (none for a body in hand).
+
+        ``on_error`` is told of every S3 error of these reads (retried ones included).
+        """
         notification = found.notification
         if found.kind == "output":
             if notification is not None and notification.body is not None:
@@ -733,7 +793,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.source is not None
                 self.source.stats.result_gets += 1
-            output = await self._fetch(locations, consume, max_bytes)
+            output = await self._fetch(locations, consume, max_bytes, on_error)
             if output is None and notification is not None:
                 logger.warning(
                     "notification says %s completed but the object is not there yet",
@@ -741,7 +801,7 @@ class WaitingEngine:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        output = await self._fetch(locations, consume, max_bytes)
+        output = await self._fetch(locations, consume, max_bytes, on_error)
         if output is not None:
             return Completed(output)
         if found.fetched is not None and isinstance(found.fetched.value, tuple):
@@ -752,7 +812,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.source is not None
                 self.source.stats.result_gets += 1
-            failed = await self.failure(locations)
+            failed = await self.failure(locations, on_error)
             if failed is not None:
                 return failed
         if notification is not None:
@@ -766,24 +826,39 @@ class WaitingEngine:
         return Completed(Fetched(value=value, content_type=content_type, content_length=len(data)))
 
     async def _fetch(
-        self, locations: ResultLocations, consume: Consume[T], max_bytes: int | None
+        self,
+        locations: ResultLocations,
+        consume: Consume[T],
+        max_bytes: int | None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> Fetched[T] | None:
         try:
             return await self.transport.get(
-                locations.output, consume, max_bytes=max_bytes, **locations.context()
+                locations.output,
+                consume,
+                max_bytes=max_bytes,
+                on_error=on_error,
+                **locations.context(),
             )
         except ObjectTooLarge as large:
             assert max_bytes is not None
             raise ResultTooLargeError(
-                size=large.size, limit=max_bytes, **locations.context()
+                size=large.size, limit=max_bytes, exact=large.exact, **locations.context()
             ) from None
 
-    async def failure(self, locations: ResultLocations) -> Failed | None:
+    async def failure(
+        self,
+        locations: ResultLocations,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Failed | None:
         """GET the failure file (its first :data:`FAILURE_TEXT_MAX_BYTES`)."""
         if locations.failure is None:
             return None
         fetched = await self.transport.get(
-            locations.failure, read_prefix(FAILURE_TEXT_MAX_BYTES), **locations.context()
+            locations.failure,
+            read_prefix(FAILURE_TEXT_MAX_BYTES),
+            on_error=on_error,
+            **locations.context(),
         )
         if fetched is None:
             return None

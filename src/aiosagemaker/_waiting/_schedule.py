@@ -66,6 +66,7 @@ class Schedule:
         "_times",
         "allowance",
         "deadline",
+        "hard_limit",
         "last",
         "start",
     )
@@ -81,6 +82,8 @@ class Schedule:
     ) -> None:
         if hard_limit is None:
             hard_limit = config.timeout is not None
+        self.hard_limit = hard_limit
+        """Whether the wait ends by :attr:`hard_deadline` whatever it is doing (a ``timeout``)."""
         self.allowance = FINAL_CHECK_GRACE if hard_limit else LAST_CHECK_ALLOWANCE
         self.start = start
         self.deadline = None if config.timeout is None else start + float(config.timeout)
