@@ -19,6 +19,7 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     CredentialRetrievalError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
@@ -86,6 +87,9 @@ def never_sent(error: BaseException) -> bool:
     """
     if isinstance(error, _NEVER_SENT):
         return True
+    if isinstance(error, HTTPClientError):  # aiobotocore wraps what aiohttp raised
+        cause = error.kwargs.get("error")
+        return isinstance(cause, ValueError) and "header" in str(cause).lower()
     return type(error) is ValueError and "header" in str(error).lower()
 
 

@@ -238,15 +238,14 @@ class WaitingEngine:
 
     def _close_pending(self) -> None:
         """End every registered wait and unfinished watch with PredictorClosedError."""
-        watchers, self._watchers = self._watchers, {}
         self._to_settle.clear()
         for entry in list(self._pending):
-            if entry not in watchers:
+            if entry not in self._watchers:
                 self._resolve(entry, Broken(_closed_error(entry)))
-        for entry, on_done in watchers.items():
+        for entry, finish in list(self._watchers.items()):
             self._detach(entry)
             try:
-                on_done(None, _closed_error(entry))
+                finish(None, _closed_error(entry))  # takes it out of _watchers
             except Exception:
                 logger.exception("settling %s at close failed", entry.locations.output)
 
