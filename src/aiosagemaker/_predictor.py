@@ -475,6 +475,9 @@ class AsyncPredictor:
             UnsupportedFeatureError: the installed botocore lacks a requested field.
             SubmissionUncertainError: the request may have been accepted but its answer was
                 lost; it carries the inference id and, where known, the result's location.
+            RequestNotSentError: the request provably never left the client (no credentials
+                or region; ``InvalidRequestError``, also a ``ValueError``: an invalid
+                ``inference_id`` or argument). Never uncertain.
         """
         if data is None and input_path is None:
             raise ValueError(
