@@ -145,3 +145,24 @@ async def test_hostile_tokens_are_refused_before_parsing(
             predictor.response_from_token("A" * 100_000, key=key)
         with pytest.raises(InvalidTokenError, match="a str"):
             predictor.response_from_token(b"bytes", key=key)  # type: ignore[arg-type]
+
+
+async def test_unsigned_tokens_are_refused_when_the_endpoint_config_cannot_be_read(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, s3_proxy: S3FaultProxy
+) -> None:
+    async with make_predictor() as predictor:
+        token = (await predictor.predict_async({"output": "mine"})).continuation_token()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", "http://127.0.0.1:9")  # nothing listens
+    async with make_predictor(client_config=_no_retries()) as fresh:
+        response = fresh.response_from_token(token)
+        before = s3_proxy.count("GET")
+        with pytest.raises(InvalidTokenError, match="cannot be checked"):
+            await response
+        assert s3_proxy.count("GET") == before
+        assert await fresh.response_from_token(token, allow_foreign=True) == "mine"
+
+
+def _no_retries() -> object:
+    from aiobotocore.config import AioConfig
+
+    return AioConfig(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2)
