@@ -228,6 +228,11 @@ async def test_bad_tokens_are_400(server: Server) -> None:
             "signed with another key": elsewhere.continuation_token(key=secrets.token_bytes(32)),
             "unsigned": elsewhere.continuation_token(key=None),
             "another endpoint": elsewhere.continuation_token(key=server.key),
+            # parsed before any check, this one raised RecursionError: a 500
+            "nested JSON": base64.urlsafe_b64encode(b"[" * 2048 + b"]" * 2048).decode(),
+            "nested JSON, signed form": "v2."
+            + base64.urlsafe_b64encode(b"[" * 2048 + b"]" * 2048).decode().rstrip("=")
+            + ".AAAA",
         }
         for what, bad_token in bad.items():
             answer = await http.get(f"/inferences/{bad_token}")

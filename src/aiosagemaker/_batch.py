@@ -227,13 +227,17 @@ class BatchRun:
         try:
             count = 0
             async with anyio.create_task_group() as tasks:
-                async for item in self._items():
-                    await self._slots.acquire()
-                    tasks.start_soon(self._submit, count, item)
-                    count += 1
-                self._total = count
-                self._report()
-        except Exception as error:  # the inputs raised: handed to the caller
+                try:
+                    async for item in self._items():
+                        await self._slots.acquire()
+                        tasks.start_soon(self._submit, count, item)
+                        count += 1
+                except Exception as error:  # the inputs raised: handed over as it is
+                    self._error = error  # once the submissions in flight have finished
+                else:
+                    self._total = count
+                    self._report()
+        except Exception as error:
             self._error = error
         finally:
             with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):

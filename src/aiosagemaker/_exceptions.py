@@ -13,7 +13,10 @@ working::
     │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
     ├── SubmissionUncertainError           InvokeEndpointAsync may have been accepted
     ├── UnsupportedFeatureError            the installed botocore lacks an API feature
-    └── InvalidTokenError                  a continuation token is malformed or not trusted
+    ├── InvalidTokenError                  a continuation token is malformed or not trusted
+    ├── PredictorClosedError               the predictor was closed while a wait was pending
+    └── RequestNotSentError                the request provably never left the client
+        └── InvalidRequestError            ... because an argument or header is invalid
 
 Usage mistakes (wrong argument types or values) raise plain ``TypeError`` / ``ValueError``.
 Every error carries, as attributes, the S3 locations and the inference id it concerns.
@@ -27,9 +30,12 @@ __all__ = [
     "AsyncInferenceError",
     "AsyncInferenceModelError",
     "EndpointNotFoundError",
+    "InvalidRequestError",
     "InvalidTokenError",
     "ObjectNotExistedError",
     "PollingTimeoutError",
+    "PredictorClosedError",
+    "RequestNotSentError",
     "ResultDeserializationError",
     "ResultTooLargeError",
     "SubmissionUncertainError",
@@ -241,3 +247,35 @@ class InvalidTokenError(AsyncInferenceError, ValueError):
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message=message, **context)
         self.message = message
+
+
+class PredictorClosedError(AsyncInferenceError, RuntimeError):
+    """The predictor was closed while this wait was pending (also a ``RuntimeError``).
+
+    The inference goes on at the endpoint: reopen the predictor (``async with``) and wait on
+    the response again. Chained to the error that closing interrupted, if any.
+    """
+
+    fmt = "{message}"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+
+
+class RequestNotSentError(AsyncInferenceError):
+    """The request provably never left the client: no inference was started.
+
+    Missing credentials or region, or (:class:`InvalidRequestError`) an invalid argument.
+    Safe to fix and resend; never a :class:`SubmissionUncertainError`. The cause is chained.
+    """
+
+    fmt = "{message}"
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message=message, **context)
+        self.message = message
+
+
+class InvalidRequestError(RequestNotSentError, ValueError):
+    """An argument or header of the request is invalid, so it was not sent (a ``ValueError``)."""

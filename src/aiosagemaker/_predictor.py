@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -13,17 +14,27 @@ from types import TracebackType
 from typing import Any, Literal
 
 import anyio
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import (
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
 
 from . import _management
 from ._aws_errors import describe_transport, error_code, error_message
 from ._batch import BatchProgress, BatchRun
+from ._callbacks import CallbackRunner
 from ._clients import ClientFactory, fast_timestamps, lean_listings
 from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
 from ._exceptions import (
     AsyncInferenceError,
     EndpointNotFoundError,
+    InvalidRequestError,
     InvalidTokenError,
+    RequestNotSentError,
     SubmissionUncertainError,
     UnexpectedClientError,
     UnsupportedFeatureError,
@@ -35,6 +46,7 @@ from ._s3 import S3Transport, S3Uri, check_bucket, detection_slots, input_key
 from ._scaling import timeout_explainer
 from ._submission import (
     SUBMIT_POLICIES,
+    NotSent,
     OutputNaming,
     Refused,
     SubmitPolicy,
@@ -43,7 +55,7 @@ from ._submission import (
     naming_key,
 )
 from ._telemetry import Telemetry
-from ._tokens import decode_token, token_key
+from ._tokens import ResultPrefixes, decode_token, token_key
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
@@ -88,6 +100,44 @@ def _check_prefix(value: object) -> str:
     if _CONTROL.search(value):
         raise ValueError(f"input_prefix must not contain control characters, got {value!r}")
     return value
+
+
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+_HEADER_ARGS = ("ContentType", "Accept", "CustomAttributes")
+_HEADER_MAX = 1024
+
+
+def _check_inference_id(value: object) -> str:
+    """The service's rule: 1-64 printable ASCII characters, the first not a space."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"inference_id must be a str, got {type(value).__name__}; the request was not sent"
+        )
+    if not 1 <= len(value) <= 64 or not _PRINTABLE.fullmatch(value) or value[0] == " ":
+        raise InvalidRequestError(
+            f"inference_id must be 1-64 printable ASCII characters (no newline or other control "
+            f"character, not starting with a space), got {value!r}; the request was not sent"
+        )
+    return value
+
+
+def _check_headers(args: Mapping[str, Any]) -> None:
+    """String arguments sent as HTTP headers: printable ASCII, at most 1024 characters."""
+    for name in _HEADER_ARGS:
+        value = args.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidRequestError(
+                f"{name} must be a str (it is sent as an HTTP header), got "
+                f"{type(value).__name__}; the request was not sent"
+            )
+        if len(value) > _HEADER_MAX or not _PRINTABLE.fullmatch(value):
+            raise InvalidRequestError(
+                f"{name} must be at most {_HEADER_MAX} printable ASCII characters (it is sent as "
+                f"an HTTP header: no newline or other control character), got {value[:80]!r}"
+                f"{'...' if len(value) > 80 else ''}; the request was not sent"
+            )
 
 
 def _accept_header(accept: str | tuple[str, ...] | list[str]) -> str:
@@ -182,6 +232,9 @@ class AsyncPredictor:
             multipart (``ServerSideEncryption``, ``SSEKMSKeyId``, ``Tagging``, ...).
         expected_bucket_owner: Account id sent as ``ExpectedBucketOwner`` on every S3
             request of the predictor (uploads, checks, results, multipart parts).
+        result_prefixes: ``s3://bucket/prefix`` locations where unsigned continuation tokens
+            may point (besides the endpoint's own result prefixes, learned or read from its
+            config); see :meth:`response_from_token`.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -214,6 +267,7 @@ class AsyncPredictor:
         submit_retries: SubmitPolicy = "at-most-once",
         upload_extra_args: Mapping[str, Any] | None = None,
         expected_bucket_owner: str | None = None,
+        result_prefixes: Iterable[str] | None = None,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -283,7 +337,10 @@ class AsyncPredictor:
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
         self._telemetry = Telemetry(enabled=bool(telemetry))
-        self._result_prefixes: set[str] = set()
+        self._callbacks = CallbackRunner()
+        self._result_prefixes = ResultPrefixes()
+        for prefix in result_prefixes or ():
+            self._result_prefixes.add(prefix, what="result_prefixes entry")
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -303,11 +360,18 @@ class AsyncPredictor:
         await self.close()
 
     async def close(self) -> None:
-        """Close the clients and their connection pools. The predictor can be reopened."""
+        """Close the clients and their connection pools. The predictor can be reopened.
+
+        Every wait still pending ends at once with :class:`PredictorClosedError` (the
+        inferences go on at the endpoint; wait on their responses again after reopening),
+        done callbacks run, and async ones are awaited.
+        """
+        await self._callbacks.cancel_watches()
         stack, self._stack = self._stack, None
         self._runtime = self._transport = self._engine = None
         if stack is not None:
             await stack.aclose()
+        await self._callbacks.aclose()
 
     async def _open(self) -> None:
         """Create the shared clients once, inside the running event loop."""
@@ -383,6 +447,7 @@ class AsyncPredictor:
             max_result_bytes=self.max_result_bytes,
             telemetry=self._telemetry,
             explain_timeout=timeout_explainer(self._factory, self.endpoint_name),
+            callbacks=self._callbacks,
         )
 
     @property
@@ -412,6 +477,9 @@ class AsyncPredictor:
             UnsupportedFeatureError: the installed botocore lacks a requested field.
             SubmissionUncertainError: the request may have been accepted but its answer was
                 lost; it carries the inference id and, where known, the result's location.
+            RequestNotSentError: the request provably never left the client (no credentials
+                or region; ``InvalidRequestError``, also a ``ValueError``: an invalid
+                ``inference_id`` or argument). Never uncertain.
         """
         if data is None and input_path is None:
             raise ValueError(
@@ -431,7 +499,10 @@ class AsyncPredictor:
     async def _submit(
         self, data: Any, target: S3Uri | None, args: dict[str, Any]
     ) -> AsyncInferenceResponse:
-        await self._open()
+        try:
+            await self._open()
+        except (NoRegionError, NoCredentialsError, PartialCredentialsError) as error:
+            raise self._not_sent(error) from error
         assert self._transport is not None
         if data is not None:
             payload = _to_payload(self.serializer.serialize(data))
@@ -546,13 +617,16 @@ class AsyncPredictor:
         """Rebuild a response from ``AsyncInferenceResponse.continuation_token()``.
 
         With a key (``key=`` or ``AIOSAGEMAKER_TOKEN_KEY``) only tokens signed with it are
-        accepted. A token for another endpoint is refused, and so is an unsigned one whose
-        locations lie outside the result prefixes this predictor has seen its endpoint use,
-        unless ``allow_foreign=True``.
+        accepted. A token for another endpoint is refused. An unsigned token is accepted only
+        when both its locations lie inside the endpoint's result prefixes: those given as
+        ``result_prefixes=``, seen in this predictor's answers, or read from the endpoint
+        config (``S3OutputPath``/``S3FailurePath``, read before the response's first S3
+        request when nothing else is known yet; then the refusal comes from that request).
+        ``allow_foreign=True`` skips both checks.
 
         Raises:
-            InvalidTokenError: (a ``ValueError``) the token is malformed, altered, unsigned
-                where a key is set, or names another endpoint or result location.
+            InvalidTokenError: (a ``ValueError``) the token is malformed, too large, altered,
+                unsigned where a key is set, or names another endpoint or result location.
         """
         state, signed = decode_token(token, token_key(key))
         if state["endpoint_name"] != self.endpoint_name and not allow_foreign:
@@ -560,30 +634,53 @@ class AsyncPredictor:
                 f"the token belongs to endpoint {state['endpoint_name']!r}, not "
                 f"{self.endpoint_name!r}; use a predictor for that endpoint"
             )
-        locations = [state["output_path"], state.get("failure_path")]
-        if not signed and not allow_foreign and self._result_prefixes:
-            for location in filter(None, locations):
-                if not any(location.startswith(prefix) for prefix in self._result_prefixes):
-                    raise InvalidTokenError(
-                        f"the token points at {location}, outside the result locations of "
-                        f"endpoint {self.endpoint_name!r} ({sorted(self._result_prefixes)}); "
-                        "sign tokens (continuation_token(key=...)), or pass "
-                        "allow_foreign=True if you trust where it came from"
-                    )
         try:
-            return AsyncInferenceResponse(
+            response = AsyncInferenceResponse(
                 self, state["output_path"], state.get("failure_path"), state.get("inference_id")
             )
         except ValueError as error:
             raise InvalidTokenError(f"the continuation token is not usable: {error}") from error
+        if signed or allow_foreign:
+            return response
+        locations = [state["output_path"], state.get("failure_path")]
+        if self._result_prefixes:
+            self._check_token_locations(locations)
+        else:  # decided once the endpoint config was read, before any S3 request
+            response._admit = lambda: self._admit_token(locations)
+        return response
+
+    async def _admit_token(self, locations: list[str | None]) -> None:
+        """Read the endpoint's result prefixes (once), then check an unsigned token's locations."""
+        if not self._result_prefixes:
+            self._describe_lock = self._describe_lock or anyio.Lock()
+            async with self._describe_lock:
+                if not self._result_prefixes:
+                    await self._learn_output_path()
+        self._check_token_locations(locations)
+
+    def _check_token_locations(self, locations: list[str | None]) -> None:
+        if not self._result_prefixes:
+            raise InvalidTokenError(
+                f"an unsigned continuation token cannot be checked: the result locations of "
+                f"endpoint {self.endpoint_name!r} are not known (its config could not be read: "
+                "sagemaker:DescribeEndpoint and DescribeEndpointConfig). Sign tokens "
+                "(continuation_token(key=...)), pass AsyncPredictor(result_prefixes=[...]), or "
+                "pass allow_foreign=True if you trust where the token came from"
+            )
+        for location in filter(None, locations):
+            uri = S3Uri.parse(location)
+            reason = self._result_prefixes.refusal(uri.bucket, uri.key)
+            if reason is not None:
+                raise InvalidTokenError(
+                    f"the unsigned token points at {location}, but {reason}; sign tokens "
+                    "(continuation_token(key=...)), or pass allow_foreign=True if you trust "
+                    "where it came from"
+                )
 
     def _learn_prefixes(self, output: str, failure: str | None) -> None:
         """Remember the endpoint's result prefixes (everything before our extension)."""
         for location in filter(None, (output, failure)):
-            head, _, _ = location.rpartition("/")
-            if self._extension is not None and f"/{self._extension}/" in location:
-                head = location.split(f"/{self._extension}/", 1)[0]
-            self._result_prefixes.add(head + "/")
+            self._result_prefixes.learn(location, self._extension)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -606,7 +703,8 @@ class AsyncPredictor:
         args.setdefault("ContentType", self.serializer.CONTENT_TYPE)
         args.setdefault("Accept", _accept_header(self.deserializer.ACCEPT))
         if inference_id is not None:
-            args["InferenceId"] = inference_id
+            args["InferenceId"] = _check_inference_id(inference_id)
+        _check_headers(args)
         return args
 
     def _add_extension(self, args: dict[str, Any]) -> None:
@@ -676,11 +774,36 @@ class AsyncPredictor:
                         self._naming.described = True
                         await self._learn_output_path()
             raise self._uncertain(args, uncertain.error) from uncertain.error
+        except NotSent as not_sent:
+            raise self._not_sent(not_sent.error) from not_sent.error
         except Refused as refused:
             error = refused.error
             if isinstance(error, ParamValidationError):
-                raise ValueError(f"invalid InvokeEndpointAsync arguments: {error}") from error
+                raise self._not_sent(error) from error
             raise self._invoke_error(error) from error
+
+    def _not_sent(self, error: BaseException) -> RequestNotSentError:
+        """The typed error of a request that provably never left the client."""
+        what = f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} was not sent"
+        if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
+            return RequestNotSentError(
+                f"{what}: no AWS credentials were found ({error}). Configure them (environment "
+                "variables, ~/.aws/credentials, a role, or session=...)"
+            )
+        if isinstance(error, CredentialRetrievalError):
+            return RequestNotSentError(f"{what}: the AWS credentials could not be loaded ({error})")
+        if isinstance(error, NoRegionError):
+            return RequestNotSentError(
+                f"{what}: no AWS region is configured. Set AWS_DEFAULT_REGION or pass a session "
+                "with a region"
+            )
+        if isinstance(error, ParamValidationError):
+            return InvalidRequestError(f"{what}: invalid arguments: {error}")
+        return InvalidRequestError(
+            f"{what}: an argument sent as an HTTP header cannot be sent ({error}); check "
+            "inference_id and initial_args (ContentType, Accept, CustomAttributes, ...) for "
+            "newlines or other control characters"
+        )
 
     async def _learn_output_path(self) -> None:
         """Best effort: the endpoint's S3OutputPath from its config (needs two Describe calls).
@@ -698,9 +821,13 @@ class AsyncPredictor:
         except (AsyncInferenceError, KeyError, TimeoutError) as error:
             logger.debug("could not read the output path of %s: %r", self.endpoint_name, error)
             return
-        output = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {}).get("S3OutputPath")
+        paths = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
+        output = paths.get("S3OutputPath")
         if isinstance(output, str) and output.startswith("s3://"):
             self._naming.assume(output)
+        for name in ("S3OutputPath", "S3FailurePath"):
+            with contextlib.suppress(ValueError):
+                self._result_prefixes.add(paths.get(name), what=name)
 
     def _uncertain(self, args: dict[str, Any], error: BaseException) -> SubmissionUncertainError:
         inference_id = args["InferenceId"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import errno
 import html
 import io
 import os
@@ -15,11 +17,13 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from . import deserializers
+from ._callbacks import CallbackRunner
 from ._config import WaiterConfig
 from ._exceptions import (
     AsyncInferenceModelError,
     ObjectNotExistedError,
     PollingTimeoutError,
+    PredictorClosedError,
     ResultDeserializationError,
 )
 from ._s3 import Consume, Fetched, S3Uri, read_all
@@ -68,6 +72,8 @@ class ResponseBinding:
     max_result_bytes: int | None
     telemetry: Telemetry | None = None
     explain_timeout: Callable[[PollingTimeoutError], Awaitable[None]] | None = None
+    callbacks: CallbackRunner | None = None
+    """Runs done callbacks (None: each response runs its own)."""
 
 
 class BindingSource(Protocol):
@@ -122,6 +128,12 @@ class AsyncInferenceResponse:
         self._result: Any = _UNSET
         self._failure: str | None = None
         self._error: BaseException | None = None
+        self._admit: Callable[[], Awaitable[None]] | None = None
+        """Set by ``response_from_token``: a check to pass before the first S3 request."""
+        self._callbacks: list[Callable[[AsyncInferenceResponse], Any]] = []
+        self._settled = False
+        self._callback_watch: tuple[WaitingEngine, Entry] | None = None
+        self._runner: CallbackRunner | None = None
 
     def __repr__(self) -> str:
         return (
@@ -165,6 +177,29 @@ class AsyncInferenceResponse:
             "get_result(WaiterConfig(...))) first"
         )
 
+    def add_done_callback(self, fn: Callable[[AsyncInferenceResponse], Any]) -> None:
+        """Call ``fn(response)`` once, when this response settles; ``fn`` may be async.
+
+        Adding a callback makes the predictor's waiting engine watch the response (with the
+        predictor's WaiterConfig; no task per response while it waits). It settles with its
+        result or its model failure (from any wait), with the error that watch ends with
+        (timeout, AWS error), or with :class:`PredictorClosedError` when the predictor is
+        closed first; ``fn`` then reads ``result()`` / ``exception()``. Callbacks run soon
+        after, in tasks on the predictor's loop (at once when already settled); async ones
+        are awaited by ``close()`` (cancelled after a grace period). An exception raised by
+        ``fn`` is logged on the ``aiosagemaker`` logger and goes nowhere else.
+        """
+        if not callable(fn):
+            raise TypeError(f"add_done_callback takes a callable, got {type(fn).__name__}")
+        runner = self._callback_runner()
+        if self._settled or self.done():
+            self._settled = True
+            runner.call(fn, self)
+            return
+        self._callbacks.append(fn)
+        if len(self._callbacks) == 1:
+            runner.watch(self._watch_for_callbacks())
+
     def __await__(self) -> Generator[Any, None, Any]:
         return self.get_result(self._binding.waiter_config).__await__()
 
@@ -207,10 +242,15 @@ class AsyncInferenceResponse:
         ``path``, renamed to ``path`` once complete, so a failed or cancelled download
         leaves no partial file. Waits like :meth:`get_result`; a model failure raises
         :class:`AsyncInferenceModelError`.
+
+        Raises:
+            FileNotFoundError / NotADirectoryError / IsADirectoryError / PermissionError:
+                ``path`` cannot be written (checked before waiting).
         """
         _check_waiter_config(waiter_config)
         self._raise_if_failed()
         target = Path(path)
+        await anyio.to_thread.run_sync(_check_target, target)  # before waiting, not after
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
 
         async def to_file(body: Any) -> int:
@@ -272,6 +312,7 @@ class AsyncInferenceResponse:
     async def _wait(
         self, waiter_config: WaiterConfig | None, consume: Consume[T], max_bytes: int | None
     ) -> Fetched[T]:
+        await self._admitted()
         engine = await self._binding.engine()
         with self._telemetry().span(
             "wait",
@@ -295,6 +336,12 @@ class AsyncInferenceResponse:
             self._count_outcome(None)
             return fetched
 
+    async def _admitted(self) -> None:
+        """Run the token check of a rebuilt response (raises InvalidTokenError) once it passes."""
+        if self._admit is not None:
+            await self._admit()
+            self._admit = None
+
     def _telemetry(self) -> Telemetry:
         return self._binding.telemetry or _NO_TELEMETRY
 
@@ -311,12 +358,14 @@ class AsyncInferenceResponse:
         if isinstance(outcome, Completed):
             return outcome.fetched
         self._failure = outcome.message
+        self._settle()
         raise self._failure_error()
 
     def _keep(self, fetched: Fetched[bytes]) -> Any:
         result = self._decode(fetched.value, fetched.content_type)
         self._result = result
         self._error = None
+        self._settle()
         return result
 
     async def _keep_async(self, fetched: Fetched[bytes]) -> Any:
@@ -327,7 +376,49 @@ class AsyncInferenceResponse:
         if self._result is _UNSET:  # another wait of this response may have finished first
             self._result = result
             self._error = None
+            self._settle()
         return self._result
+
+    def _callback_runner(self) -> CallbackRunner:
+        if self._runner is None:
+            self._runner = self._binding.callbacks or CallbackRunner()
+        return self._runner
+
+    async def _watch_for_callbacks(self) -> None:
+        """Register the watch that settles this response for its callbacks."""
+        try:
+            watch = await self._watch(None, self._settle)
+        except asyncio.CancelledError:  # the predictor closed before the watch was set up
+            self._error = PredictorClosedError(
+                "the predictor was closed before this response settled",
+                **self._locations.context(),
+            )
+            self._settle()
+            raise
+        except Exception as error:
+            self._error = error
+            self._settle()
+            return
+        if watch is None or self._settled:
+            self._settle()
+            if watch is not None:
+                watch[0].unregister(watch[1])
+        else:
+            self._callback_watch = watch
+
+    def _settle(self) -> None:
+        """The response settled: run its done callbacks (once) and stop their watch."""
+        if self._settled:
+            return
+        self._settled = True
+        watch, self._callback_watch = self._callback_watch, None
+        if watch is not None:
+            watch[0].unregister(watch[1])
+        callbacks, self._callbacks = self._callbacks, []
+        if callbacks:
+            runner = self._callback_runner()
+            for fn in callbacks:
+                runner.call(fn, self)
 
     async def _watch(
         self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]
@@ -338,6 +429,7 @@ class AsyncInferenceResponse:
         """
         if self.done():
             return None
+        await self._admitted()
         engine = await self._binding.engine()
         if engine.listener is not None:
             await engine._start_listener()
@@ -399,6 +491,36 @@ class AsyncInferenceResponse:
 def _decodes_on_loop(fetched: Fetched[bytes]) -> bool:
     """Whether a result is small enough to decode on the event loop (CPU work)."""
     return len(fetched.value) <= deserializers.OFF_LOOP_BYTES
+
+
+def _check_target(target: Path) -> None:
+    """Refuse a download target that cannot be written, before any waiting."""
+    directory = target.parent
+    if not directory.exists():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot download to {str(target)!r}: its directory does not exist; create it "
+            "first (Path(...).parent.mkdir(parents=True))",
+            str(directory),
+        )
+    if not directory.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR,
+            f"cannot download to {str(target)!r}: {str(directory)!r} is not a directory",
+            str(directory),
+        )
+    if target.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR,
+            f"cannot download to {str(target)!r}: it is a directory; name a file in it",
+            str(target),
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(
+            errno.EACCES,
+            f"cannot download to {str(target)!r}: directory {str(directory)!r} is not writable",
+            str(directory),
+        )
 
 
 def _check_waiter_config(waiter_config: object) -> None:

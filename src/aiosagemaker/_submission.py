@@ -15,12 +15,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
 
 from ._aws_errors import SubmitKind, classify_submission
 
 __all__ = [
     "SUBMIT_POLICIES",
+    "NotSent",
     "OutputNaming",
     "Refused",
     "SubmitPolicy",
@@ -51,6 +61,38 @@ class Refused(Exception):
         self.error = error
 
 
+class NotSent(Exception):
+    """Internal: the request provably never left the client; ``error`` says why."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+_NEVER_SENT = (
+    ParamValidationError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    NoRegionError,
+)
+
+
+def never_sent(error: BaseException) -> bool:
+    """Whether ``error`` proves the request never left the client.
+
+    botocore's parameter validation, missing credentials or region (raised before signing),
+    and a header value that HTTP cannot carry (aiohttp refuses it with a ``ValueError``
+    while writing the request head, before any byte is sent).
+    """
+    if isinstance(error, _NEVER_SENT):
+        return True
+    if isinstance(error, HTTPClientError):  # aiobotocore wraps what aiohttp raised
+        cause = error.kwargs.get("error")
+        return isinstance(cause, ValueError) and "header" in str(cause).lower()
+    return type(error) is ValueError and "header" in str(error).lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Submitter:
     """Calls InvokeEndpointAsync with the retry policy.
@@ -73,6 +115,7 @@ class Submitter:
         Raises:
             Uncertain: some attempt may have been accepted and none was answered.
             Refused: rejected, or every attempt provably failed to start.
+            NotSent: the request never left the client (invalid, no credentials or region).
         """
         delay = self.retry_delay
         uncertain = False
@@ -80,7 +123,13 @@ class Submitter:
         while True:
             try:
                 return await call()
-            except (BotoCoreError, ClientError, OSError) as error:
+            except (BotoCoreError, ClientError, OSError, ValueError) as error:
+                if never_sent(error):
+                    if uncertain:  # an earlier attempt may have been accepted
+                        raise Uncertain(error) from error
+                    raise NotSent(error) from error
+                if isinstance(error, ValueError) and not isinstance(error, OSError):
+                    raise
                 kind = classify_submission(error)
                 uncertain = uncertain or kind is SubmitKind.UNCERTAIN
                 resend = kind is SubmitKind.NOT_STARTED or (

@@ -129,18 +129,29 @@ async def wait(
             "return_when must be 'FIRST_COMPLETED', 'FIRST_EXCEPTION' or 'ALL_COMPLETED', got "
             f"{return_when!r}"
         )
+    _check_timeout(timeout)
     items = _unique(responses)
-    done: set[AsyncInferenceResponse] = set()
-    iterator = as_completed(items, timeout=timeout)
+    done = {response for response in items if response.done()}  # as asyncio.wait: all of them
+    if _satisfied(done, return_when):
+        return done, set(items) - done
+    iterator = as_completed([r for r in items if r not in done], timeout=timeout)
     try:
         async for response in iterator:
             done.add(response)
-            if return_when == FIRST_COMPLETED:
-                break
-            if return_when == FIRST_EXCEPTION and response.exception() is not None:
+            if _satisfied({response}, return_when):
                 break
     except PollingTimeoutError:
         pass
     finally:
         await iterator.aclose()  # type: ignore[attr-defined]
+    done.update(response for response in items if response.done())
     return done, set(items) - done
+
+
+def _satisfied(done: set[AsyncInferenceResponse], return_when: ReturnWhen) -> bool:
+    """Whether ``done`` (not empty) already ends a ``wait`` with this ``return_when``."""
+    if return_when == FIRST_COMPLETED:
+        return bool(done)
+    if return_when == FIRST_EXCEPTION:
+        return any(response.exception() is not None for response in done)
+    return False

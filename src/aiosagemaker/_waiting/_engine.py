@@ -41,6 +41,7 @@ from .._config import WaiterConfig
 from .._exceptions import (
     ObjectNotExistedError,
     PollingTimeoutError,
+    PredictorClosedError,
     ResultTooLargeError,
     UnexpectedClientError,
 )
@@ -175,6 +176,10 @@ class WaitingEngine:
         self._settlers = 0
         self._wakeup = anyio.Event()
         self._closed = False
+        self._pending: set[Entry] = set()
+        """Registered entries (waits and watches): settled with PredictorClosedError at close."""
+        self._watchers: dict[Entry, Callable[[Any, BaseException | None], None]] = {}
+        """Watches whose ``on_done`` has not been called yet."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -184,7 +189,9 @@ class WaitingEngine:
 
     def _ensure_running(self) -> None:
         if self._closed:
-            raise RuntimeError("the predictor is closed; reopen it (async with) to wait again")
+            raise PredictorClosedError(
+                "the predictor is closed; reopen it (async with) to wait again"
+            )
         if self._task is not None and not self._task.done():
             return
         loop = asyncio.get_running_loop()
@@ -217,7 +224,8 @@ class WaitingEngine:
         _ACTIVE[self.source.queue_url] = self.listener
 
     async def aclose(self) -> None:
-        """Stop the scheduler and the listener; pending waiters time out or are cancelled."""
+        """Stop the scheduler and the listener; every pending wait ends with
+        :class:`PredictorClosedError` at once."""
         self._closed = True
         if self.listener is not None:
             await self.listener.aclose()
@@ -228,6 +236,20 @@ class WaitingEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._close_pending()
+
+    def _close_pending(self) -> None:
+        """End every registered wait and unfinished watch with PredictorClosedError."""
+        self._to_settle.clear()
+        for entry in list(self._pending):
+            if entry not in self._watchers:
+                self._resolve(entry, Broken(_closed_error(entry)))
+        for entry, finish in list(self._watchers.items()):
+            self._detach(entry)
+            try:
+                finish(None, _closed_error(entry))  # takes it out of _watchers
+            except Exception:
+                logger.exception("settling %s at close failed", entry.locations.output)
 
     def _wake(self) -> None:
         self._wakeup.set()
@@ -271,6 +293,7 @@ class WaitingEngine:
 
     def _arm(self, entry: Entry, *, use_held: bool) -> None:
         entry.active = True
+        self._pending.add(entry)
         if self.listener is not None:
             entry.router = self._notified
             locations = entry.locations
@@ -284,6 +307,12 @@ class WaitingEngine:
 
     def unregister(self, entry: Entry) -> None:
         """Forget a wait (idempotent); a check that served only it is cancelled."""
+        self._watchers.pop(entry, None)
+        self._detach(entry)
+
+    def _detach(self, entry: Entry) -> None:
+        """Take the entry out of the registry (a watch still gets its ``on_done``)."""
+        self._pending.discard(entry)
         entry.active = False
         if entry.timer is not None:  # a resolved watch holds its result: let both go now
             entry.timer.cancel()
@@ -306,7 +335,7 @@ class WaitingEngine:
         its schedule, not at once) and take ``misses`` tokens of the request budget, so a key
         that lists but does not GET is backed off like any other miss.
         """
-        self.unregister(entry)
+        self._detach(entry)
         entry.rearm()
         self.budget.charge(misses)
         now = self.clock()
@@ -334,7 +363,7 @@ class WaitingEngine:
         """Take the entry out of the registry, then resolve it (only an active one)."""
         if not entry.active:
             return
-        self.unregister(entry)
+        self._detach(entry)
         entry.resolve(signal)
 
     # -- the scheduler -----------------------------------------------------------------------
@@ -615,7 +644,14 @@ class WaitingEngine:
                 remaining = entry.schedule.hard_deadline - self.clock()
                 with anyio.move_on_after(max(0.0, remaining)):
                     await entry.event.wait()
-                outcome = await self.settle(entry, consume, max_bytes=max_bytes)
+                try:
+                    outcome = await self.settle(entry, consume, max_bytes=max_bytes)
+                except PredictorClosedError:
+                    raise
+                except Exception as error:  # closing interrupted the read
+                    if self._closed:
+                        raise _closed_error(entry) from error
+                    raise
                 if outcome is not None:
                     return outcome
                 self.rearm(entry, self._misses(entry))
@@ -639,11 +675,16 @@ class WaitingEngine:
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
 
+        def finish(outcome: Outcome[T] | None, error: BaseException | None) -> None:
+            if self._watchers.pop(entry, None) is not None:  # once, and never after unregister
+                on_done(outcome, error)
+
         def resolved(entry: Entry) -> None:
-            self._to_settle.append((entry, consume, max_bytes, on_done))
+            self._to_settle.append((entry, consume, max_bytes, finish))
             self._spawn_settlers()
 
         entry = self.register(locations, config, handoff_bytes=handoff, on_resolve=resolved)
+        self._watchers[entry] = finish
         self._expire_at_deadline(entry)
         return entry
 
@@ -917,3 +958,12 @@ class WaitingEngine:
         if failed and failed[0] is not None:
             return failed[0]
         raise ObjectNotExistedError("Inference could still be running", **locations.context())
+
+
+def _closed_error(entry: Entry) -> PredictorClosedError:
+    return PredictorClosedError(
+        f"the predictor was closed while waiting for {entry.locations.output}; the inference "
+        "goes on at the endpoint: reopen the predictor (async with) and wait on the response "
+        "again",
+        **entry.locations.context(),
+    )
