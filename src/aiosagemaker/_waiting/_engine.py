@@ -178,7 +178,7 @@ class WaitingEngine:
         self._closed = False
         self._pending: set[Entry] = set()
         """Registered entries (waits and watches): settled with PredictorClosedError at close."""
-        self._watchers: dict[Entry, Callable[[Any, BaseException | None], None]] = {}
+        self._watchers: dict[Entry, OnDone[Any]] = {}
         """Watches whose ``on_done`` has not been called yet."""
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -675,9 +675,12 @@ class WaitingEngine:
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
 
-        def finish(outcome: Outcome[T] | None, error: BaseException | None) -> None:
+        def finish(
+            outcome: Outcome[T] | None, error: BaseException | None
+        ) -> Awaitable[None] | None:
             if self._watchers.pop(entry, None) is not None:  # once, and never after unregister
-                on_done(outcome, error)
+                return on_done(outcome, error)  # an awaitable (off-loop decoding) is awaited
+            return None
 
         def resolved(entry: Entry) -> None:
             self._to_settle.append((entry, consume, max_bytes, finish))
