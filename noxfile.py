@@ -43,6 +43,13 @@ def tests(session: nox.Session, line: str) -> None:
 
 
 @nox.session
+def ray(session: nox.Session) -> None:
+    """aiosagemaker.ray on a local Ray cluster (not part of ``tests``: Ray is a large install)."""
+    session.install(".[local,ray]", "aiobotocore>=3.9.1,<4", *TEST_DEPS)
+    session.run("pytest", "tests/test_ray.py", "tests/test_docs.py", "-k", "ray", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff==0.17.6")

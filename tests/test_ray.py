@@ -37,6 +37,7 @@ pa = pytest.importorskip("pyarrow")
 
 from aiosagemaker.ray import OUTCOME_COLUMNS, ActorSummary, AsyncInferenceMapper  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")  # Ray's internals
 ROOT = Path(__file__).resolve().parent.parent
 WAITER = WaiterConfig(max_attempts=None, delay=0.2, backoff=1.5, max_delay=2, timeout=120)
 
