@@ -39,13 +39,14 @@ def run(endpoint: str, rows: int, actors: int, env: dict[str, str]) -> None:
             {"id": i, "data": {"inputs": [i, i + 1, i + 2]}} for i in range(rows)
         ]
         items[7]["data"] = {"inputs": []}  # the demo model refuses an empty list
+        waiter = WaiterConfig(max_attempts=None, delay=0.25, backoff=1.5, max_delay=5, timeout=600)
         dataset = ray.data.from_items(items).map_batches(
             AsyncInferenceMapper,
             fn_constructor_kwargs={
                 "endpoint_name": endpoint,
                 "serializer": JSONSerializer(),
                 "deserializer": JSONDeserializer(),
-                "waiter_config": WaiterConfig(max_attempts=120, delay=0.25, backoff=1.5, max_delay=5),
+                "waiter_config": waiter,
                 "concurrency": 64,
                 "num_actors": actors,
             },

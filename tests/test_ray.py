@@ -25,7 +25,6 @@ from aiosagemaker import (
     BytesDeserializer,
     IdentitySerializer,
     JSONDeserializer,
-    JSONSerializer,
     WaiterConfig,
 )
 from aiosagemaker.local import LocalEndpoint

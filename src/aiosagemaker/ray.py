@@ -394,7 +394,8 @@ class _Batch:
             return list(self.batch[column])
         if self.kind == "pandas":  # a missing value (NaN, NA, NaT) is None, as in the others
             series = self.batch[column]
-            return [None if missing else value for value, missing in zip(series, series.isna())]
+            missing = series.isna()
+            return [None if gap else value for value, gap in zip(series, missing, strict=True)]
         return list(self.batch.column(column).to_pylist())
 
     def with_columns(self, columns: dict[str, list[Any]]) -> Any:
