@@ -49,6 +49,13 @@ def ray(session: nox.Session) -> None:
     session.run("pytest", "tests/test_ray.py", "tests/test_docs.py", "-k", "ray", *session.posargs)
 
 
+@nox.session(name="bench-ray")
+def bench_ray(session: nox.Session) -> None:
+    """Ray Data on 1 and 2 actors beside single-process map(): writes benchmarks/ray.json."""
+    session.install(".[local,ray]", "aiobotocore>=3.9.1,<4")
+    session.run("python", "benchmarks/bench_ray.py", "--output", "benchmarks/ray.json")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
