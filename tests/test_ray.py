@@ -232,6 +232,17 @@ def test_bad_arguments_are_refused_at_construction(
 
 
 @pytest.mark.anyio
+async def test_an_empty_batch_gains_empty_columns(aws_env: dict[str, str]) -> None:
+    the_mapper = mapper()
+    try:
+        out = await the_mapper(pa.table({"data": pa.array([], pa.string())}))
+    finally:
+        await the_mapper.aclose()
+    assert out.num_rows == 0
+    assert out.column_names == ["data", *OUTCOME_COLUMNS]
+
+
+@pytest.mark.anyio
 async def test_a_missing_column_names_the_columns(aws_env: dict[str, str]) -> None:
     the_mapper = mapper(column="payload")
     with pytest.raises(KeyError, match=r"no column 'payload'.*\['data'\]"):
@@ -334,7 +345,7 @@ def test_2000_rows_on_two_actors_each_once_failures_as_rows(
 def test_the_example_runs() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "ray_batch.py"), "--rows", "300"],
+        [sys.executable, str(ROOT / "examples" / "ray_batch.py"), "--rows", "100"],
         env=env,
         capture_output=True,
         text=True,
@@ -342,7 +353,7 @@ def test_the_example_runs() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "rows: 300, ok: 299, failed: 1" in done.stdout
+    assert "rows: 100, ok: 99, failed: 1" in done.stdout
     assert "row 3: {'sum': 12, 'mean': 4.0, 'count': 3}" in done.stdout
     assert "row 7 failed: AsyncInferenceModelError" in done.stdout
     assert "must be a non-empty list of numbers" in done.stdout

@@ -252,6 +252,8 @@ class AsyncInferenceMapper:
         table = _Batch.of(batch)
         values = table.values(self.column)
         outcomes: dict[str, list[Any]] = {name: [None] * len(values) for name in OUTCOME_COLUMNS}
+        if not values:
+            return table.with_columns(outcomes)
         held = [0]  # slots taken by this batch and not given back yet
         try:
             async with self.predictor.map(
@@ -338,9 +340,9 @@ class AsyncInferenceMapper:
         loop = self._loop
         if self._closed:
             return
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or not loop.is_running():
             if loop is not None:
-                logger.warning("the event loop of %r is closed; its predictor was not", self)
+                logger.warning("the event loop of %r has ended; its predictor was not closed", self)
             self._closed = True
             return
         if threading.get_ident() == self._loop_thread:
@@ -417,7 +419,14 @@ class _Batch:
             if name in table.column_names:
                 table = table.drop_columns([name])
             typed = pyarrow.string() if name != "result" or _all_str(values) else None
-            table = table.append_column(name, pyarrow.array(values, type=typed))
+            try:
+                array = pyarrow.array(values, type=typed)
+            except (pyarrow.ArrowException, TypeError, ValueError) as error:
+                raise TypeError(
+                    f"the results of this batch do not fit one Arrow column ({error}); use "
+                    "result_format='json' (the default), or a batch_format other than 'pyarrow'"
+                ) from error
+            table = table.append_column(name, array)
         return table
 
 
