@@ -43,6 +43,20 @@ def tests(session: nox.Session, line: str) -> None:
 
 
 @nox.session
+def ray(session: nox.Session) -> None:
+    """aiosagemaker.ray on a local Ray cluster (not part of ``tests``: Ray is a large install)."""
+    session.install(".[local,ray]", "aiobotocore>=3.9.1,<4", *TEST_DEPS)
+    session.run("pytest", "tests/test_ray.py", "tests/test_docs.py", "-k", "ray", *session.posargs)
+
+
+@nox.session(name="bench-ray")
+def bench_ray(session: nox.Session) -> None:
+    """Ray Data on 1 and 2 actors beside single-process map(): writes benchmarks/ray.json."""
+    session.install(".[local,ray]", "aiobotocore>=3.9.1,<4")
+    session.run("python", "benchmarks/bench_ray.py", "--output", "benchmarks/ray.json")
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff==0.17.6")
