@@ -115,6 +115,14 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_pending.py", "--output", "benchmarks/pending.json")
     session.run(
         "python",
+        "benchmarks/bench_stages.py",
+        "--output",
+        "benchmarks/stages.json",
+        "--docs",
+        "docs/benchmarks.md",
+    )
+    session.run(
+        "python",
         "benchmarks/bench_batch.py",
         "--output",
         "benchmarks/batch.json",
