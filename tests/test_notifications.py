@@ -33,6 +33,7 @@ from aiosagemaker import (
     NotificationStats,
     ObjectNotExistedError,
     PollingTimeoutError,
+    ResultTooLargeError,
     UnexpectedClientError,
     WaiterConfig,
     ensure_notification_queue,
@@ -327,6 +328,22 @@ async def test_inline_body_makes_no_s3_get(relay_for: Any, s3_proxy: S3FaultProx
     assert queue.stats.inline_results == 1 and queue.stats.result_gets == 0
     assert gets(s3_proxy, response.output_path) == 0
     assert gets(s3_proxy, response.failure_path) == 0
+
+
+async def test_inline_body_respects_max_result_bytes(relay_for: Any) -> None:
+    """An inline result over ``max_result_bytes`` raises as the same result read by GET does."""
+    relay: Relay = await relay_for("notify-inline")
+    queue = source(relay)
+    payload = bytes(range(256)) * 8
+    async with make_predictor(
+        "notify-inline", notifications=queue, max_result_bytes=1000
+    ) as predictor:
+        response = await predictor.predict_async(raw(payload))
+        await relay.forward(response)
+        with pytest.raises(ResultTooLargeError, match="2,048 bytes") as caught:
+            await response.get_result(WAIT)
+    assert caught.value.output_path == response.output_path
+    assert queue.stats.inline_results == 0 and queue.stats.routed == 1
 
 
 async def test_duplicates_resolve_once(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
