@@ -129,6 +129,22 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_pending.py", "--output", "benchmarks/pending.json")
     session.run(
         "python",
+        "benchmarks/bench_listener.py",
+        "--n",
+        "2000",
+        "--output",
+        "benchmarks/listener.json",
+    )
+    session.run(
+        "python",
+        "benchmarks/bench_stages.py",
+        "--output",
+        "benchmarks/stages.json",
+        "--docs",
+        "docs/benchmarks.md",
+    )
+    session.run(
+        "python",
         "benchmarks/bench_batch.py",
         "--output",
         "benchmarks/batch.json",

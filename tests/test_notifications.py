@@ -7,11 +7,13 @@ listener (once, twice, early, never, mangled). Faults are injected on the server
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from aiosagemaker import (
     AsyncInferenceModelError,
@@ -30,6 +33,7 @@ from aiosagemaker import (
     NotificationStats,
     ObjectNotExistedError,
     PollingTimeoutError,
+    ResultTooLargeError,
     UnexpectedClientError,
     WaiterConfig,
     ensure_notification_queue,
@@ -326,6 +330,22 @@ async def test_inline_body_makes_no_s3_get(relay_for: Any, s3_proxy: S3FaultProx
     assert gets(s3_proxy, response.failure_path) == 0
 
 
+async def test_inline_body_respects_max_result_bytes(relay_for: Any) -> None:
+    """An inline result over ``max_result_bytes`` raises as the same result read by GET does."""
+    relay: Relay = await relay_for("notify-inline")
+    queue = source(relay)
+    payload = bytes(range(256)) * 8
+    async with make_predictor(
+        "notify-inline", notifications=queue, max_result_bytes=1000
+    ) as predictor:
+        response = await predictor.predict_async(raw(payload))
+        await relay.forward(response)
+        with pytest.raises(ResultTooLargeError, match="2,048 bytes") as caught:
+            await response.get_result(WAIT)
+    assert caught.value.output_path == response.output_path
+    assert queue.stats.inline_results == 0 and queue.stats.routed == 1
+
+
 async def test_duplicates_resolve_once(relay_for: Any, s3_proxy: S3FaultProxy) -> None:
     relay: Relay = await relay_for("notify")
     queue = source(relay)
@@ -584,3 +604,143 @@ async def test_download_from_an_inline_body(relay_for: Any, tmp_path: Path) -> N
         assert await response.download(target, WAIT, chunk_size=1000) == "application/x-test"
     assert await anyio.Path(target).read_bytes() == payload
     assert queue.stats.inline_results == 1 and queue.stats.result_gets == 0
+
+
+# -- at volume: concurrent receives, background deletes -------------------------------------
+
+
+class SqsProxy(S3FaultProxy):
+    """The recording proxy in front of SQS; it holds back the answer to the first
+    DeleteMessageBatch (after SQS carried it out) until :attr:`release` is set."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.release = threading.Event()
+        self.holding = 0
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not request.headers.get("X-Amz-Target", "").endswith("DeleteMessageBatch"):
+            return await super()._handle(request)
+        body = await request.read()
+        index, _ = self._match(request.method, request.path_qs, dict(request.headers))
+        response = await self._forward(request, body, index)
+        if self.holding == 0:
+            self.holding += 1
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        return response
+
+
+def synthetic(index: int) -> str:
+    """A raw-delivery success notification for a result nobody waits for."""
+    parameters = {"contentType": "application/json", "outputLocation": f"s3://b/out/{index}.out"}
+    return json.dumps({**SUCCESS, "inferenceId": f"id-{index}", "responseParameters": parameters})
+
+
+async def preloaded_queue(sqs: Any, count: int) -> str:
+    """A new queue holding ``count`` distinct notifications."""
+    url = str((await sqs.create_queue(QueueName=f"t-{uuid.uuid4().hex[:12]}-load"))["QueueUrl"])
+    for start in range(0, count, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": synthetic(i)}
+            for i in range(start, min(count, start + 10))
+        ]
+        sent = await sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        assert not sent.get("Failed")
+    return url
+
+
+async def queued(sqs: Any, url: str) -> int:
+    """Messages still in a queue, visible or in flight (moto counts them exactly)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names))["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+async def test_many_results_are_all_detected_and_each_deleted_once(
+    local: LocalEndpoint, s3_proxy: S3FaultProxy, sqs: Any
+) -> None:
+    count = 120
+    setup = await ensure_notification_queue(
+        f"t-{uuid.uuid4().hex[:12]}-many", topics(local, "notify")
+    )
+    queue = NotificationQueue(setup.queue_url, wait_time_seconds=1, receivers=4)
+    async with make_predictor("notify", notifications=queue) as predictor:
+        responses = [await predictor.predict_async({"output": index}) for index in range(count)]
+        results: dict[int, Any] = {}
+
+        async def wait(index: int, response: AsyncInferenceResponse) -> None:
+            results[index] = await response.get_result(WAIT)
+
+        async with anyio.create_task_group() as group:
+            for index, response in enumerate(responses):
+                group.start_soon(wait, index, response)
+        await until(lambda: queue.stats.deleted == count, deadline=30)
+    assert results == {index: index for index in range(count)}
+    stats = queue.stats
+    assert stats.received == stats.deleted == count
+    assert stats.routed + stats.early_matched == count and stats.duplicates == 0
+    assert stats.safety_checks == 0 and stats.receive_errors == 0
+    assert stats.result_gets == count  # 1.00 S3 read per result
+    assert [gets(s3_proxy, response.output_path) for response in responses] == [1] * count
+    assert await queued(sqs, setup.queue_url) == 0
+
+
+async def test_receiving_goes_on_while_a_delete_hangs(local: LocalEndpoint, sqs: Any) -> None:
+    """Deletes run off the receive path: while the answer to one DeleteMessageBatch is held
+    back, every message is still received and routed, and the others are deleted."""
+    from aiobotocore.session import get_session
+
+    count = 60
+    url = await preloaded_queue(sqs, count)
+    proxy = SqsProxy(local.env["AWS_ENDPOINT_URL_SQS"])
+    await anyio.to_thread.run_sync(proxy.start)
+    try:
+        async with get_session().create_client("sqs", endpoint_url=proxy.url) as via_proxy:
+            source = NotificationQueue(url, wait_time_seconds=1, shutdown_timeout=5)
+            listener = source.listener(via_proxy)
+            await listener.start()
+            try:
+                await until(lambda: source.stats.held == count, deadline=30)
+                await until(lambda: source.stats.deleted >= count - 10, deadline=30)
+                assert proxy.holding == 1 and not proxy.release.is_set()
+                proxy.release.set()
+                await until(lambda: source.stats.deleted == count, deadline=30)
+            finally:
+                proxy.release.set()
+                await listener.aclose()
+    finally:
+        await anyio.to_thread.run_sync(proxy.stop)
+    assert source.stats.received == count and source.stats.duplicates == 0
+    actions = [h.get("X-Amz-Target", "") for h in proxy.headers]
+    assert "AmazonSQS.DeleteMessage" not in actions  # deleted in batches only
+    assert await queued(sqs, url) == 0
+
+
+async def test_close_mid_flight_loses_nothing_and_deletes_each_message_once(sqs: Any) -> None:
+    """Closing while messages keep arriving: whatever was received was acted on and its
+    delete flushed; the rest stays queued for the next reader. Across two listeners each
+    message is taken and deleted exactly once."""
+    count = 300
+    url = await preloaded_queue(sqs, count)
+    options: dict[str, Any] = {"wait_time_seconds": 1, "visibility_timeout": 2, "receivers": 4}
+    options["shutdown_timeout"] = 10  # generous: the flush must not be cut short
+    first = NotificationQueue(url, **options)
+    listener = first.listener(sqs)
+    await listener.start()
+    await until(lambda: first.stats.received >= 30, deadline=30)
+    await listener.aclose()
+    taken = first.stats.held
+    assert 30 <= taken < count  # closed mid-flight
+    assert first.stats.received == taken == first.stats.deleted  # acted on, then deleted
+    assert await queued(sqs, url) == count - taken
+
+    second = NotificationQueue(url, **options)
+    listener = second.listener(sqs)
+    await listener.start()
+    try:
+        await until(lambda: second.stats.deleted == count - taken, deadline=60)
+    finally:
+        await listener.aclose()
+    assert second.stats.held == second.stats.received == count - taken
+    assert first.stats.deleted + second.stats.deleted == count
+    assert await queued(sqs, url) == 0

@@ -1,10 +1,11 @@
 """The SQS side of notification-driven completion: the long-poll listener.
 
-Messages are parsed by :mod:`._sns_messages`. :class:`SqsListener` runs one long-poll loop as an
-``asyncio.Task`` and hands each notification to the waiters registered for its output
-location, failure location or inference id; a notification nobody waits for yet is held for a
-bounded time. The listener never reads S3: the waiting task does that, so cancelling a wait
-never cancels an HTTP call of the listener.
+Messages are parsed by :mod:`._messages`. :class:`SqsListener` runs as one ``asyncio.Task``
+holding an anyio task group: a few concurrent long-poll receivers hand each notification to the
+waiters registered for its output location, failure location or inference id (a notification
+nobody waits for yet is held for a bounded time), then pass the receipt handles to background
+deleters, which delete them in batches. The listener never reads S3: the waiting task does
+that, so cancelling a wait never cancels an HTTP call of the listener.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .._aws_errors import DENIED_CODES, MISSING_QUEUE_CODES, error_code
@@ -42,13 +45,13 @@ class NotificationStats:
         duplicates: Notifications seen again (SQS delivers at least once); never resolved twice.
         malformed: Messages that could not be parsed.
         foreign: Messages that are not SageMaker notifications.
-        deleted: Messages deleted from the queue.
+        deleted: Messages deleted from the queue (only after they were routed or held).
         inline_results: Results taken from the notification's inline body: S3 GETs avoided.
         result_gets: S3 GETs of a result or failure file made because of a notification.
         safety_checks: S3 checks made by the safety-net poll (or by a single check).
         safety_results: Outcomes found by the safety-net poll (lost or late notifications).
         receive_errors: Failed ReceiveMessage / DeleteMessageBatch calls.
-        restarts: Times the listener loop was started again after an error.
+        restarts: Times a receiver polled again after an error (or the listener was restarted).
     """
 
     received: int = 0
@@ -120,20 +123,29 @@ class _Held:
 
 
 class SqsListener:
-    """One long-poll loop over one queue, routing notifications to registered waiters.
+    """Long polls over one queue, routing notifications to registered waiters.
+
+    Up to ``receivers`` ReceiveMessage calls run at once: the first receiver always polls, the
+    others only while receives return messages (an idle queue costs one long poll at a time).
+    A receiver routes what it got synchronously, then hands the receipt handles to as many
+    background deleters, which delete them with DeleteMessageBatch (up to 10 per call), so a
+    message is deleted only after the listener acted on it, and receiving never waits for a
+    delete.
 
     Args:
         sqs: An open aiobotocore SQS client (owned by the caller).
         queue_url: The queue to read.
         stats: Counters to update.
         wait_time_seconds: ReceiveMessage long-poll time (1-20).
+        receivers: Most ReceiveMessage calls in flight at once (and DeleteMessageBatch calls).
         visibility_timeout: VisibilityTimeout for received messages; None: the queue's.
         hold_seconds: How long a notification nobody waits for is kept.
         max_held: Most notifications kept at once (oldest dropped first).
         max_held_body_bytes: Most inline-body bytes kept among held notifications.
         unrecognized: ``"delete"`` or ``"leave"`` (for a dead-letter queue) bad messages.
         retry_delay / max_retry_delay: Backoff after a failed SQS call.
-        shutdown_timeout: How long :meth:`aclose` waits for an in-flight receive.
+        shutdown_timeout: How long :meth:`aclose` waits for in-flight receives, then again
+            for the pending deletes.
     """
 
     def __init__(
@@ -143,6 +155,7 @@ class SqsListener:
         stats: NotificationStats,
         *,
         wait_time_seconds: int = 20,
+        receivers: int = 4,
         visibility_timeout: int | None = None,
         hold_seconds: float = 300.0,
         max_held: int = 10_000,
@@ -157,6 +170,7 @@ class SqsListener:
         self.queue_url = queue_url
         self.stats = stats
         self.wait_time_seconds = wait_time_seconds
+        self.receivers = receivers
         self.visibility_timeout = visibility_timeout
         self.hold_seconds = hold_seconds
         self.max_held = max_held
@@ -171,7 +185,10 @@ class SqsListener:
         self._aliases: dict[Key, Key] = {}
         self._held_body_bytes = 0
         self._task: asyncio.Task[None] | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop: anyio.Event | None = None
+        self._receiving: anyio.CancelScope | None = None
+        self._flowing = False
+        self._flow: anyio.Event | None = None
         self._start_lock: anyio.Lock | None = None
         self._checked = False
         self._closed = False
@@ -210,7 +227,10 @@ class SqsListener:
                 logger.warning(
                     "notification listener on %s stopped (%r); restarting", self.queue_url, error
                 )
-            self._stop = asyncio.Event()
+            self._stop = anyio.Event()
+            self._receiving = anyio.CancelScope()
+            self._flowing = False
+            self._flow = anyio.Event()
             self._task = loop.create_task(
                 self._run(), name=f"aiosagemaker-sqs-listener {self.queue_url}"
             )
@@ -241,10 +261,13 @@ class SqsListener:
             logger.warning("could not check notification queue %s: %s", self.queue_url, error)
 
     async def aclose(self) -> None:
-        """Stop the loop: let an in-flight receive finish (bounded), then cancel it.
+        """Stop: let in-flight receives finish, then flush the pending deletes (each bounded).
 
-        Messages a cut-short receive had taken stay in the queue and become visible again
-        after their visibility timeout; messages already received are routed and deleted.
+        Messages already received are routed, and their deletes are flushed for up to
+        ``shutdown_timeout``. A receive still running after ``shutdown_timeout`` is cancelled:
+        the messages SQS may have handed it stay in the queue and become visible again after
+        their visibility timeout, as do messages whose delete did not finish in time (the next
+        reader then sees those as duplicates). Nothing is deleted that was not acted on.
         """
         self._closed = True
         task, self._task = self._task, None
@@ -252,7 +275,12 @@ class SqsListener:
             return
         if self._stop is not None:
             self._stop.set()
+        if self._flow is not None:
+            self._flow.set()  # parked extra receivers wake up and see the stop
         done, _ = await asyncio.wait({task}, timeout=self.shutdown_timeout)
+        if not done and self._receiving is not None:
+            self._receiving.cancel()  # cut the long polls short; the deleters flush
+            done, _ = await asyncio.wait({task}, timeout=self.shutdown_timeout)
         if not done:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -373,31 +401,70 @@ class SqsListener:
     # -- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._stop is not None
+        """Receivers route messages and pass their receipt handles to the deleters."""
+        assert self._stop is not None and self._receiving is not None
         stop = self._stop
+        send, receive = anyio.create_memory_object_stream[list[str]](math.inf)
+        async with anyio.create_task_group() as tasks:
+            for _ in range(self.receivers):
+                tasks.start_soon(self._delete_loop, receive.clone())
+            receive.close()
+            with send, self._receiving:
+                async with anyio.create_task_group() as receivers:
+                    for index in range(self.receivers):
+                        receivers.start_soon(self._receive_loop, send, stop, index > 0)
+            # the send stream is closed: the deleters drain what is left, then end
+
+    async def _receive_loop(
+        self, handles: MemoryObjectSendStream[list[str]], stop: anyio.Event, extra: bool
+    ) -> None:
+        """One long poll after another; an ``extra`` receiver polls only while messages flow."""
         delay = self.retry_delay
         while not stop.is_set():
+            if extra and not self._flowing:
+                assert self._flow is not None
+                await self._flow.wait()
+                continue
             try:
                 messages = await self._receive()
                 if messages:
-                    await self._handle(messages)
+                    self._set_flowing(True)
+                    handles.send_nowait(self._handle(messages))
+                else:
+                    self._set_flowing(False)
                 delay = self.retry_delay
             except Exception as error:  # never BaseException: cancellation ends the loop
-                self.stats.receive_errors += 1
-                expected = isinstance(error, (BotoCoreError, ClientError, OSError, TimeoutError))
-                logger.log(
-                    logging.WARNING if expected else logging.ERROR,
-                    "notification listener on %s: %r; retrying in %.2f s",
-                    self.queue_url,
-                    error,
-                    delay,
-                    exc_info=not expected,
-                )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                self._count_error(error, "ReceiveMessage", delay)
+                with anyio.move_on_after(delay):
+                    await stop.wait()
                 delay = min(delay * 2, self.max_retry_delay)
                 if not stop.is_set():
                     self.stats.restarts += 1
+
+    def _set_flowing(self, flowing: bool) -> None:
+        """Wake the extra receivers when messages flow; they park after an empty receive."""
+        self._flowing = flowing
+        if self._flow is None:
+            return
+        if flowing:
+            self._flow.set()
+        elif self._flow.is_set():
+            self._flow = anyio.Event()
+
+    def _count_error(self, error: Exception, call: str, delay: float | None) -> None:
+        self.stats.receive_errors += 1
+        expected = isinstance(error, (BotoCoreError, ClientError, OSError, TimeoutError))
+        logger.log(
+            logging.WARNING if expected else logging.ERROR,
+            "notification listener on %s: %s: %r; %s",
+            self.queue_url,
+            call,
+            error,
+            "the messages come back after their visibility timeout"
+            if delay is None
+            else f"retrying in {delay:.2f} s",
+            exc_info=not expected,
+        )
 
     async def _receive(self) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
@@ -408,14 +475,14 @@ class SqsListener:
         if self.visibility_timeout is not None:
             params["VisibilityTimeout"] = self.visibility_timeout
         # An outer deadline on top of botocore's socket timeouts: a hung long poll must end.
-        response = await asyncio.wait_for(
-            self.sqs.receive_message(**params), self.wait_time_seconds + 30
-        )
+        with anyio.fail_after(self.wait_time_seconds + 30):
+            response = await self.sqs.receive_message(**params)
         messages: list[dict[str, Any]] = response.get("Messages", [])
         self.stats.received += len(messages)
         return messages
 
-    async def _handle(self, messages: list[dict[str, Any]]) -> None:
+    def _handle(self, messages: list[dict[str, Any]]) -> list[str]:
+        """Route each message; the receipt handles of those acted on (to delete)."""
         to_delete: list[str] = []
         for message in messages:
             handle = message.get("ReceiptHandle")
@@ -429,7 +496,7 @@ class SqsListener:
             self.route(notification)
             if handle:
                 to_delete.append(handle)
-        await self._delete(to_delete)
+        return to_delete
 
     def _count_unrecognized(self, error: UnrecognizedMessageError, message: dict[str, Any]) -> None:
         if error.kind == "foreign":
@@ -444,13 +511,29 @@ class SqsListener:
             "deleted" if self.unrecognized == "delete" else "left for the queue's redrive policy",
         )
 
+    async def _delete_loop(self, pending: MemoryObjectReceiveStream[list[str]]) -> None:
+        """Delete handed-over messages in batches of up to 10, until the stream ends."""
+        async with pending:
+            async for handles in pending:
+                batch = list(handles)
+                while len(batch) < 10:
+                    try:
+                        batch += pending.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                for start in range(0, len(batch), 10):
+                    try:
+                        await self._delete(batch[start : start + 10])
+                    except Exception as error:  # never BaseException: cancellation ends it
+                        self._count_error(error, "DeleteMessageBatch", None)
+
     async def _delete(self, handles: list[str]) -> None:
-        for start in range(0, len(handles), 10):
-            batch = handles[start : start + 10]
-            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(batch)]
-            response = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            failed = response.get("Failed") or []
-            self.stats.deleted += len(batch) - len(failed)
-            for entry in failed:
-                # Not fatal: the message comes back after its visibility timeout, as a duplicate.
-                logger.warning("could not delete a notification from %s: %s", self.queue_url, entry)
+        if not handles:
+            return
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+        response = await self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        failed = response.get("Failed") or []
+        self.stats.deleted += len(handles) - len(failed)
+        for entry in failed:
+            # Not fatal: the message comes back after its visibility timeout, as a duplicate.
+            logger.warning("could not delete a notification from %s: %s", self.queue_url, entry)

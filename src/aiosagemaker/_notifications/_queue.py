@@ -28,6 +28,9 @@ class NotificationQueue:
     Args:
         queue_url: The queue URL (``https://sqs.<region>.amazonaws.com/<account>/<name>``).
         wait_time_seconds: ReceiveMessage long-poll time, 1-20 s.
+        receivers: Most ReceiveMessage calls in flight at once, 1-20 (one while the queue is
+            idle; more while messages keep arriving). As many DeleteMessageBatch calls may
+            run in the background.
         visibility_timeout: VisibilityTimeout of received messages; None: the queue's own.
         safety_poll_interval: Seconds between S3 checks of a waiting response, for
             notifications that never arrive; the last check is made at the end of the wait.
@@ -37,7 +40,8 @@ class NotificationQueue:
             ``"leave"`` them for the queue's redrive policy (a dead-letter queue).
         retry_delay: First backoff after a failed SQS call (doubles up to ``max_retry_delay``).
         max_retry_delay: Longest backoff between SQS retries.
-        shutdown_timeout: How long closing the predictor waits for an in-flight receive.
+        shutdown_timeout: How long closing the predictor waits for in-flight receives, and
+            then for the pending deletes.
 
     Example:
         >>> queue = NotificationQueue(
@@ -61,6 +65,7 @@ class NotificationQueue:
         retry_delay: float = 0.5,
         max_retry_delay: float = 30.0,
         shutdown_timeout: float = 2.0,
+        receivers: int = 4,
     ) -> None:
         if not isinstance(queue_url, str):
             raise TypeError(f"queue_url must be a string, got {type(queue_url).__name__}")
@@ -80,6 +85,8 @@ class NotificationQueue:
             raise ValueError(
                 f"wait_time_seconds must be an int from 1 to 20, got {wait_time_seconds!r}"
             )
+        if isinstance(receivers, bool) or receivers not in range(1, 21):
+            raise ValueError(f"receivers must be an int from 1 to 20, got {receivers!r}")
         if visibility_timeout is not None and (
             isinstance(visibility_timeout, bool) or visibility_timeout not in range(43_201)
         ):
@@ -100,6 +107,7 @@ class NotificationQueue:
             raise ValueError(f"unrecognized must be 'delete' or 'leave', got {unrecognized!r}")
         self.queue_url = queue_url
         self.wait_time_seconds = wait_time_seconds
+        self.receivers = receivers
         self.visibility_timeout = visibility_timeout
         self.safety_poll_interval = float(safety_poll_interval)
         self.hold_seconds = float(hold_seconds)
@@ -120,6 +128,7 @@ class NotificationQueue:
             self.queue_url,
             self.stats,
             wait_time_seconds=self.wait_time_seconds,
+            receivers=self.receivers,
             visibility_timeout=self.visibility_timeout,
             hold_seconds=self.hold_seconds,
             max_held=self.max_held,

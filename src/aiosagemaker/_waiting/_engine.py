@@ -825,6 +825,9 @@ class WaitingEngine:
         if found.kind == "output":
             if notification is not None and notification.body is not None:
                 assert self.source is not None
+                if max_bytes is not None and len(notification.body) > max_bytes:
+                    size = len(notification.body)  # as a GET would: the limit holds inline too
+                    raise ResultTooLargeError(size=size, limit=max_bytes, **locations.context())
                 self.source.stats.inline_results += 1
                 return await self._from_memory(
                     notification.body, notification.content_type or DEFAULT_CONTENT_TYPE, consume
