@@ -11,6 +11,7 @@ from ._config import DEFAULT_WAITER_CONFIG, AsyncInferenceConfig, WaiterConfig
 from ._exceptions import (
     AsyncInferenceError,
     AsyncInferenceModelError,
+    BatchFailureRatioExceeded,
     EndpointNotFoundError,
     InvalidTokenError,
     ObjectNotExistedError,
@@ -27,6 +28,7 @@ from ._notifications import (
     NotificationStats,
     ensure_notification_queue,
 )
+from ._policies import RetryPolicy
 from ._predictor import AsyncPredictor
 from ._response import AsyncInferenceResponse, InferenceStatus
 from ._types import Deserializer, Serializer
@@ -68,6 +70,7 @@ __all__ = [
     "AsyncInferenceModelError",
     "AsyncInferenceResponse",
     "AsyncPredictor",
+    "BatchFailureRatioExceeded",
     "BatchOutcome",
     "BatchProgress",
     "BatchRun",
@@ -93,6 +96,7 @@ __all__ = [
     "PollingTimeoutError",
     "ResultDeserializationError",
     "ResultTooLargeError",
+    "RetryPolicy",
     "Serializer",
     "StreamDeserializer",
     "StringDeserializer",

@@ -13,7 +13,8 @@ working::
     │   └── EndpointNotFoundError          InvokeEndpointAsync named an unknown endpoint
     ├── SubmissionUncertainError           InvokeEndpointAsync may have been accepted
     ├── UnsupportedFeatureError            the installed botocore lacks an API feature
-    └── InvalidTokenError                  a continuation token is malformed or not trusted
+    ├── InvalidTokenError                  a continuation token is malformed or not trusted
+    └── BatchFailureRatioExceeded          map(max_failure_ratio=...) stopped the batch
 
 Usage mistakes (wrong argument types or values) raise plain ``TypeError`` / ``ValueError``.
 Every error carries, as attributes, the S3 locations and the inference id it concerns.
@@ -26,6 +27,7 @@ from typing import Any
 __all__ = [
     "AsyncInferenceError",
     "AsyncInferenceModelError",
+    "BatchFailureRatioExceeded",
     "EndpointNotFoundError",
     "InvalidTokenError",
     "ObjectNotExistedError",
@@ -235,3 +237,24 @@ class InvalidTokenError(AsyncInferenceError, ValueError):
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message=message, **context)
         self.message = message
+
+
+class BatchFailureRatioExceeded(AsyncInferenceError):
+    """A batch stopped submitting: the failed share of its finished inputs passed the limit.
+
+    Raised by ``map(..., max_failure_ratio=...)`` after every outcome of what was in flight has
+    been yielded. ``done`` inputs finished (``failed`` of them with an error); ``not_submitted``
+    were never submitted (None when the inputs have no length).
+    """
+
+    fmt = "{message}"
+
+    def __init__(
+        self, message: str, *, done: int, failed: int, not_submitted: int | None, limit: float
+    ) -> None:
+        super().__init__(message=message)
+        self.message = message
+        self.done = done
+        self.failed = failed
+        self.not_submitted = not_submitted
+        self.limit = limit

@@ -118,6 +118,7 @@ class AsyncInferenceResponse:
         )
         self._result: Any = _UNSET
         self._failure: str | None = None
+        self._uploaded_input: S3Uri | None = None  # set by the predictor (map's cleanup)
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
