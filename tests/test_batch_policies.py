@@ -385,6 +385,7 @@ def test_cli_refuses_bad_retry_flags(local: LocalEndpoint, tmp_path: Path) -> No
         (("--retry", "-1"), "must be >= 0"),
         (("--retry", "1", "--retry-on", "("), "is not a valid regular expression"),
         (("--cleanup", "outputs"), "invalid choice"),
+        (("--retry-on", "x"), "add --retry N"),
     ):
         refused = _batch(local, inputs, output, *flags)
         assert refused.returncode == 2 and fragment in refused.stderr, refused.stderr

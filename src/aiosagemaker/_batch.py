@@ -312,19 +312,21 @@ class BatchRun:
     async def _submit_until_final(self, index: int, data: Any) -> None:
         """Submit, wait, clean up and retry as the policies say; emit the final outcome."""
         tries = 0
+        submitted = False
         while True:
             tries += 1
             try:
                 response = await self._submit_one(index, data)
-            except Exception as error:
-                outcome = BatchOutcome(index, None, exception=error, attempts=tries)
+            except Exception as refused:
+                outcome = BatchOutcome(index, None, exception=refused, attempts=tries)
             else:
-                if tries == 1:
+                if not submitted:  # counted once per input
+                    submitted = True
                     self._submitted += 1
                     self._report()
                 outcome = await self._settle(index, response, tries)
-            error = outcome.exception
-            final = error is None or not self._retries(index, error, tries)
+            failure = outcome.exception
+            final = failure is None or not self._retries(index, failure, tries)
             if self._cleanup is not None:
                 await self._clean(outcome, final)
             if final:

@@ -177,7 +177,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-on",
         action="append",
         type=_pattern,
-        default=[],
         metavar="PATTERN",
         help="with --retry: only retry model errors whose failure text matches this regular "
         "expression (repeatable: any of them; default: every model error)",
@@ -278,6 +277,8 @@ def _waiter(timeout: float) -> Any:
 
 
 async def _batch(args: argparse.Namespace) -> int:
+    if args.retry_on and not args.retry:
+        fail("--retry-on only chooses which failures --retry N retries; add --retry N")
     job = BatchJob(
         endpoint=args.endpoint,
         input_path=args.input,
