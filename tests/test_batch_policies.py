@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from botocore.exceptions import ClientError
 
@@ -390,3 +391,14 @@ def test_cli_refuses_bad_retry_flags(local: LocalEndpoint, tmp_path: Path) -> No
         refused = _batch(local, inputs, output, *flags)
         assert refused.returncode == 2 and fragment in refused.stderr, refused.stderr
         assert not output.exists()
+
+
+@pytest.mark.anyio
+async def test_leaving_early_cancels_pending_retries(aws_env: dict[str, str]) -> None:
+    slow = RetryPolicy(attempts=5, backoff=600, max_backoff=600, jitter=0)
+    async with make_predictor() as predictor:
+        with anyio.fail_after(60):  # the backoff is 10 minutes: leaving must not wait for it
+            async with predictor.map([{"fail": "again"}, {"output": 1}], retry=slow) as run:
+                first = await run.__anext__()
+        assert first.ok and first.result == 1
+        assert [o async for o in run] == []  # closed

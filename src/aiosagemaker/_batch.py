@@ -169,9 +169,9 @@ class BatchRun:
         self._initial_args = initial_args
         self._submit_one = submit or self._predict
         self._slots = anyio.Semaphore(concurrency)
-        self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
         self._total: int | None = len(inputs) if isinstance(inputs, Sized) else None
-        self._bar = _Bar(self._total) if progress is True else None
+        self._bar = _Bar(self._total) if progress is True else None  # may raise: first
+        self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
         self._progress: Callable[[BatchProgress], None] | None = (
             self._bar if self._bar is not None else progress or None  # type: ignore[assignment]
         )
@@ -354,6 +354,9 @@ class BatchRun:
                 await settled.wait()
             finally:
                 self._watches.pop(index, None)
+                if not settled.is_set():  # cancelled (aclose): stop watching it
+                    engine, entry = watch
+                    engine.unregister(entry)
         return self._outcome_of(index, response, tries)
 
     async def _clean(self, outcome: BatchOutcome, final: bool) -> None:
