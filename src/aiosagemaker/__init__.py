@@ -11,6 +11,7 @@ from ._config import DEFAULT_WAITER_CONFIG, AsyncInferenceConfig, WaiterConfig
 from ._exceptions import (
     AsyncInferenceError,
     AsyncInferenceModelError,
+    BatchFailureRatioExceeded,
     EndpointNotFoundError,
     InvalidRequestError,
     InvalidTokenError,
@@ -30,6 +31,7 @@ from ._notifications import (
     NotificationStats,
     ensure_notification_queue,
 )
+from ._policies import RetryPolicy
 from ._predictor import AsyncPredictor
 from ._response import AsyncInferenceResponse, InferenceStatus
 from ._types import Deserializer, Serializer
@@ -71,6 +73,7 @@ __all__ = [
     "AsyncInferenceModelError",
     "AsyncInferenceResponse",
     "AsyncPredictor",
+    "BatchFailureRatioExceeded",
     "BatchOutcome",
     "BatchProgress",
     "BatchRun",
@@ -99,6 +102,7 @@ __all__ = [
     "RequestNotSentError",
     "ResultDeserializationError",
     "ResultTooLargeError",
+    "RetryPolicy",
     "Serializer",
     "StreamDeserializer",
     "StringDeserializer",

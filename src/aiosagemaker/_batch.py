@@ -4,13 +4,19 @@ A :class:`BatchRun` reads its inputs lazily (an iterable or an async iterable), 
 ``concurrency`` inferences submitted but not yet handed to the caller, and registers every
 submitted response with the predictor's waiting engine (no task or poll loop per response).
 Outcomes come out in completion order, or in input order with ``ordered=True``; a failure is an
-outcome like any other and never stops the batch.
+outcome like any other and never stops the batch, unless ``max_failure_ratio`` is set.
+
+With a :class:`RetryPolicy`, a failure matching it is submitted again (a new inference) after a
+backoff, and only the last try's outcome is yielded; with ``cleanup``, the input objects the
+library uploaded (and, with ``"all"``, the result objects once read) are deleted before the
+outcome is yielded. Either makes each input's task live until its final outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import (
     AsyncIterable,
@@ -23,18 +29,24 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from ._config import WaiterConfig, check_positive
+from ._exceptions import AsyncInferenceModelError, BatchFailureRatioExceeded
 from ._optional import import_optional
+from ._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy, check_failure_ratio
 from ._response import AsyncInferenceResponse
+from ._s3 import S3Transport, S3Uri
 
 if TYPE_CHECKING:
     from ._predictor import AsyncPredictor
 
 __all__ = ["BatchOutcome", "BatchProgress", "BatchRun"]
+
+logger = logging.getLogger("aiosagemaker")
+Cleanup = Literal["inputs", "all"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +57,16 @@ class BatchOutcome:
         index: The input's position (0-based).
         response: The submitted response (None when the submission itself failed).
         result: The decoded result (None when ``exception`` is set).
-        exception: What went wrong (the model's failure, a timeout, a refused submission).
+        exception: What went wrong (the model's failure, a timeout, a refused submission);
+            with a retry policy, the last try's error.
+        attempts: How many tries it took (more than 1 only with a retry policy).
     """
 
     index: int
     response: AsyncInferenceResponse | None
     result: Any = None
     exception: BaseException | None = None
+    attempts: int = 1
 
     @property
     def ok(self) -> bool:
@@ -114,8 +129,26 @@ class BatchRun:
         ordered: bool,
         initial_args: Mapping[str, Any] | None,
         submit: Callable[[int, Any], Awaitable[AsyncInferenceResponse]] | None = None,
+        retry: RetryPolicy | None = None,
+        max_failure_ratio: float | None = None,
+        cleanup: Cleanup = None,
+        may_retry: Callable[[int, BaseException], bool] | None = None,
+        keep_final_results: bool = False,
     ) -> None:
         check_positive("concurrency", concurrency, integer=True)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__}; e.g. "
+                "retry=RetryPolicy(attempts=3)"
+            )
+        if cleanup not in (None, "inputs", "all"):
+            raise ValueError(f"cleanup must be 'inputs', 'all' or None, got {cleanup!r}")
+        self._retry = retry
+        self._max_failure_ratio = check_failure_ratio(max_failure_ratio)
+        self._cleanup = cleanup
+        self._may_retry = may_retry
+        self._keep_final_results = keep_final_results  # the caller deletes them (the CLI)
+        self._stopped = False
         if not isinstance(inputs, (Iterable, AsyncIterable)):
             raise TypeError(
                 f"inputs must be an iterable or an async iterable, got {type(inputs).__name__}"
@@ -136,9 +169,9 @@ class BatchRun:
         self._initial_args = initial_args
         self._submit_one = submit or self._predict
         self._slots = anyio.Semaphore(concurrency)
-        self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
         self._total: int | None = len(inputs) if isinstance(inputs, Sized) else None
-        self._bar = _Bar(self._total) if progress is True else None
+        self._bar = _Bar(self._total) if progress is True else None  # may raise: first
+        self._send, self._receive = anyio.create_memory_object_stream[Any](math.inf)
         self._progress: Callable[[BatchProgress], None] | None = (
             self._bar if self._bar is not None else progress or None  # type: ignore[assignment]
         )
@@ -164,6 +197,8 @@ class BatchRun:
         while True:
             if self._total is not None and self._yielded >= self._total:
                 await self.aclose()
+                if self._stopped:
+                    raise self._ratio_exceeded()
                 raise StopAsyncIteration
             if self._ordered and self._yielded in self._buffer:
                 outcome = self._buffer.pop(self._yielded)
@@ -219,9 +254,16 @@ class BatchRun:
         if isinstance(inputs, AsyncIterable):
             async for item in inputs:
                 yield item
+                if self._stopped:  # max_failure_ratio: read no further
+                    close = getattr(inputs, "aclose", None)
+                    if close is not None:
+                        await close()
+                    return
         else:
             for item in inputs:
                 yield item
+                if self._stopped:
+                    return
 
     async def _run(self) -> None:
         try:
@@ -230,6 +272,9 @@ class BatchRun:
                 try:
                     async for item in self._items():
                         await self._slots.acquire()
+                        if self._stopped:  # max_failure_ratio: not submitted; the inputs end
+                            self._slots.release()
+                            continue
                         tasks.start_soon(self._submit, count, item)
                         count += 1
                 except Exception as error:  # the inputs raised: handed over as it is
@@ -247,6 +292,9 @@ class BatchRun:
         return await self._predictor.predict_async(data, initial_args=self._initial_args)
 
     async def _submit(self, index: int, data: Any) -> None:
+        if self._retry is not None or self._cleanup is not None:
+            await self._submit_until_final(index, data)
+            return
         try:
             response = await self._submit_one(index, data)
         except Exception as error:
@@ -265,21 +313,128 @@ class BatchRun:
         elif not response.done() and response.exception() is None:
             self._watches[index] = watch
 
+    async def _submit_until_final(self, index: int, data: Any) -> None:
+        """Submit, wait, clean up and retry as the policies say; emit the final outcome."""
+        tries = 0
+        submitted = False
+        while True:
+            tries += 1
+            try:
+                response = await self._submit_one(index, data)
+            except Exception as refused:
+                outcome = BatchOutcome(index, None, exception=refused, attempts=tries)
+            else:
+                if not submitted:  # counted once per input
+                    submitted = True
+                    self._submitted += 1
+                    self._report()
+                outcome = await self._settle(index, response, tries)
+            failure = outcome.exception
+            final = failure is None or not self._retries(index, failure, tries)
+            if self._cleanup is not None:
+                await self._clean(outcome, final)
+            if final:
+                self._emit(outcome)
+                return
+            assert self._retry is not None
+            await anyio.sleep(self._retry.delay(tries))
+
+    def _retries(self, index: int, error: BaseException, tries: int) -> bool:
+        if self._retry is None or self._stopped:
+            return False
+        if self._may_retry is not None and not self._may_retry(index, error):
+            return False
+        return self._retry.retries(error, tries)
+
+    async def _settle(
+        self, index: int, response: AsyncInferenceResponse, tries: int
+    ) -> BatchOutcome:
+        """Wait (on the engine, not polling) until ``response`` settles; its outcome."""
+        settled = anyio.Event()
+        watch = await response._watch(self._waiter_config, settled.set)
+        if watch is not None and not response.done() and response.exception() is None:
+            self._watches[index] = watch
+            try:
+                await settled.wait()
+            finally:
+                self._watches.pop(index, None)
+                if not settled.is_set():  # cancelled (aclose): stop watching it
+                    engine, entry = watch
+                    engine.unregister(entry)
+        return self._outcome_of(index, response, tries)
+
+    async def _clean(self, outcome: BatchOutcome, final: bool) -> None:
+        """Delete what ``cleanup`` asks for; failures are logged with the location."""
+        response = outcome.response
+        transport = self._predictor._transport
+        if response is None or transport is None:
+            return
+        doomed = [] if response._uploaded_input is None else [response._uploaded_input]
+        if self._cleanup == "all" and not (final and self._keep_final_results):
+            doomed += result_objects(outcome)
+        for uri in doomed:
+            await delete_quietly(transport, uri)
+
     @staticmethod
-    def _outcome_of(index: int, response: AsyncInferenceResponse) -> BatchOutcome:
+    def _outcome_of(index: int, response: AsyncInferenceResponse, tries: int = 1) -> BatchOutcome:
         error = response.exception()
         if error is not None:
-            return BatchOutcome(index, response, exception=error)
-        return BatchOutcome(index, response, result=response.result())
+            return BatchOutcome(index, response, exception=error, attempts=tries)
+        return BatchOutcome(index, response, result=response.result(), attempts=tries)
 
     def _emit(self, outcome: BatchOutcome) -> None:
         self._done += 1
         if outcome.exception is not None:
             self._failed += 1
+        self._check_ratio()
         self._report()
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._send.send_nowait(outcome)
 
+    def _check_ratio(self) -> None:
+        """Stop submitting once the failed share of finished inputs passes the limit."""
+        limit = self._max_failure_ratio
+        if limit is None or self._stopped or self._done < MIN_FINISHED_FOR_RATIO:
+            return
+        self._stopped = self._failed / self._done > limit
+
+    def _ratio_exceeded(self) -> BatchFailureRatioExceeded:
+        """The error ending a batch stopped by ``max_failure_ratio`` (final counts)."""
+        assert self._max_failure_ratio is not None
+        inputs = self._inputs
+        submitted = self._total or 0
+        not_submitted = len(inputs) - submitted if isinstance(inputs, Sized) else None
+        return BatchFailureRatioExceeded(
+            f"{self._failed} of {self._done} finished inputs failed (more than "
+            f"max_failure_ratio={self._max_failure_ratio:g} once {MIN_FINISHED_FOR_RATIO} had "
+            "finished); the batch stopped submitting"
+            + ("" if not_submitted is None else f" and {not_submitted} inputs were not submitted"),
+            done=self._done,
+            failed=self._failed,
+            not_submitted=not_submitted,
+            limit=self._max_failure_ratio,
+        )
+
     def _report(self) -> None:
         if self._progress is not None:
             self._progress(BatchProgress(self._submitted, self._done, self._failed, self._total))
+
+
+def result_objects(outcome: BatchOutcome) -> list[S3Uri]:
+    """The result (or failure) object whose content ``outcome`` holds; none if not read."""
+    response = outcome.response
+    if response is None:
+        return []
+    if outcome.exception is None:
+        return [S3Uri.parse(response.output_path)]
+    if isinstance(outcome.exception, AsyncInferenceModelError) and response.failure_path:
+        return [S3Uri.parse(response.failure_path)]
+    return []
+
+
+async def delete_quietly(transport: S3Transport, uri: S3Uri) -> None:
+    """Delete ``uri``; a failure is logged (with the location), never raised."""
+    try:
+        await transport.delete(uri)
+    except Exception as error:
+        logger.warning("cleanup: could not delete %s (it stays): %s", uri, error)

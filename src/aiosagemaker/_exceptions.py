@@ -15,6 +15,7 @@ working::
     ├── UnsupportedFeatureError            the installed botocore lacks an API feature
     ├── InvalidTokenError                  a continuation token is malformed or not trusted
     ├── PredictorClosedError               the predictor was closed while a wait was pending
+    ├── BatchFailureRatioExceeded          map(max_failure_ratio=...) stopped the batch
     └── RequestNotSentError                the request provably never left the client
         └── InvalidRequestError            ... because an argument or header is invalid
 
@@ -29,6 +30,7 @@ from typing import Any
 __all__ = [
     "AsyncInferenceError",
     "AsyncInferenceModelError",
+    "BatchFailureRatioExceeded",
     "EndpointNotFoundError",
     "InvalidRequestError",
     "InvalidTokenError",
@@ -279,3 +281,24 @@ class RequestNotSentError(AsyncInferenceError):
 
 class InvalidRequestError(RequestNotSentError, ValueError):
     """An argument or header of the request is invalid, so it was not sent (a ``ValueError``)."""
+
+
+class BatchFailureRatioExceeded(AsyncInferenceError):
+    """A batch stopped submitting: the failed share of its finished inputs passed the limit.
+
+    Raised by ``map(..., max_failure_ratio=...)`` after every outcome of what was in flight has
+    been yielded. ``done`` inputs finished (``failed`` of them with an error); ``not_submitted``
+    were never submitted (None when the inputs have no length).
+    """
+
+    fmt = "{message}"
+
+    def __init__(
+        self, message: str, *, done: int, failed: int, not_submitted: int | None, limit: float
+    ) -> None:
+        super().__init__(message=message)
+        self.message = message
+        self.done = done
+        self.failed = failed
+        self.not_submitted = not_submitted
+        self.limit = limit

@@ -41,6 +41,7 @@ from ._exceptions import (
 )
 from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
+from ._policies import RetryPolicy
 from ._response import AsyncInferenceResponse, ResponseBinding
 from ._s3 import S3Transport, S3Uri, check_bucket, detection_slots, input_key
 from ._scaling import timeout_explainer
@@ -504,14 +505,16 @@ class AsyncPredictor:
         except (NoRegionError, NoCredentialsError, PartialCredentialsError) as error:
             raise self._not_sent(error) from error
         assert self._transport is not None
+        uploaded = None  # an input object the library chose and wrote (map's cleanup)
         if data is not None:
             payload = _to_payload(self.serializer.serialize(data))
             if target is None and self._send_inline(payload):
                 args["Body"] = payload
             else:
-                target = target or S3Uri(
-                    await self._bucket(), input_key(self.input_prefix, self.endpoint_name)
-                )
+                if target is None:
+                    target = uploaded = S3Uri(
+                        await self._bucket(), input_key(self.input_prefix, self.endpoint_name)
+                    )
                 await self._transport.put(target, payload, self.serializer.CONTENT_TYPE)
         if target is not None:
             args["InputLocation"] = str(target)
@@ -523,12 +526,14 @@ class AsyncPredictor:
         key = naming_key(args)
         if key is not None:
             self._naming.learn(key, response["OutputLocation"], response.get("FailureLocation"))
-        return AsyncInferenceResponse(
+        handle = AsyncInferenceResponse(
             self,
             response["OutputLocation"],
             response.get("FailureLocation"),
             response.get("InferenceId") or args["InferenceId"],
         )
+        handle._uploaded_input = uploaded
+        return handle
 
     async def predict(
         self,
@@ -558,6 +563,9 @@ class AsyncPredictor:
         progress: bool | Callable[[BatchProgress], None] = False,
         initial_args: Mapping[str, Any] | None = None,
         ordered: bool = False,
+        retry: RetryPolicy | None = None,
+        max_failure_ratio: float | None = None,
+        cleanup: Literal["inputs", "all"] | None = None,
     ) -> BatchRun:
         """Run every input through the endpoint; yield a :class:`BatchOutcome` for each.
 
@@ -576,6 +584,14 @@ class AsyncPredictor:
                 callable receiving :class:`BatchProgress` counts; default nothing.
             initial_args: InvokeEndpointAsync arguments for every request.
             ordered: Yield in input order (buffering at most ``concurrency`` outcomes).
+            retry: Submit failed inputs again as a :class:`RetryPolicy` says (each try a new
+                inference; ``outcome.attempts`` counts them, the error is the last try's).
+            max_failure_ratio: Stop submitting once more than this share of the finished
+                inputs failed (checked from 20 finished on); what is in flight finishes and
+                is yielded, then :class:`BatchFailureRatioExceeded` is raised.
+            cleanup: ``"inputs"``: delete each input object the library uploaded once its
+                outcome is known; ``"all"``: also the result or failure object once it has
+                been read into the outcome (needs ``s3:DeleteObject``; failures are logged).
 
         Example:
             >>> async with predictor.map(rows, concurrency=100, progress=True) as outcomes:
@@ -590,6 +606,9 @@ class AsyncPredictor:
             progress=progress,
             ordered=ordered,
             initial_args=initial_args,
+            retry=retry,
+            max_failure_ratio=max_failure_ratio,
+            cleanup=cleanup,
         )
 
     def map_ordered(

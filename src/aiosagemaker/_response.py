@@ -127,6 +127,7 @@ class AsyncInferenceResponse:
         )
         self._result: Any = _UNSET
         self._failure: str | None = None
+        self._uploaded_input: S3Uri | None = None  # set by the predictor (map's cleanup)
         self._error: BaseException | None = None
         self._admit: Callable[[], Awaitable[None]] | None = None
         """Set by ``response_from_token``: a check to pass before the first S3 request."""

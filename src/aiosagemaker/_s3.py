@@ -446,6 +446,19 @@ class S3Transport:
                     message = describe_s3_fatal(error, uri, action, bucket)
                 raise UnexpectedClientError(message, code=error_code(error), **context) from error
 
+    async def delete(self, uri: S3Uri, **context: Any) -> None:
+        """DELETE the object at ``uri`` (none there is no error), retrying transient errors."""
+
+        async def attempt() -> None:
+            await self._acquire(self.limiter)
+            self._count("DeleteObject")
+            try:
+                await self.client.delete_object(Bucket=uri.bucket, Key=uri.key)
+            finally:
+                self.limiter.release()
+
+        await self._with_retries(attempt, uri, "delete", context)
+
 
 def pin_bucket_owner(client: Any, account: str) -> None:
     """Send ``ExpectedBucketOwner=account`` on every request of ``client`` that takes it."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -22,7 +23,7 @@ from botocore.exceptions import NoCredentialsError
 
 from .._cli_args import OneLineParser, fail, positive_int
 from .._exceptions import AsyncInferenceError, UnexpectedClientError
-from ._batch_job import MIN_OUTCOMES_FOR_RATIO, BatchJob, encode_result
+from ._batch_job import MIN_OUTCOMES_FOR_RATIO, BatchJob, encode_result, retry_policy
 from ._errors import REGION_HINT, UserError, leaves, user_message
 
 __all__ = ["main"]
@@ -61,6 +62,26 @@ def _ratio(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 0 and < 1, got {text}")
     return value
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of retries: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _pattern(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a valid regular expression ({error})"
+        ) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop submitting once more than this share (0-1) of this run's outcomes failed, "
         f"checked from its {MIN_OUTCOMES_FOR_RATIO}th outcome on; what was submitted is "
         "finished, the exit code is 1 and the same command resumes (default: no limit)",
+    )
+    batch.add_argument(
+        "--retry",
+        type=_retries,
+        default=0,
+        metavar="N",
+        help="submit an input again, up to N times, when its inference fails with a model "
+        "error (any, or one matching --retry-on), after 1 s, 2 s, 4 s... (30 s at most, "
+        "jittered); each retry is a new inference whose id the state file's attempts table "
+        "keeps (default: %(default)s)",
+    )
+    batch.add_argument(
+        "--retry-on",
+        action="append",
+        type=_pattern,
+        metavar="PATTERN",
+        help="with --retry: only retry model errors whose failure text matches this regular "
+        "expression (repeatable: any of them; default: every model error)",
+    )
+    batch.add_argument(
+        "--cleanup",
+        choices=("inputs", "all"),
+        help="delete from S3 each input the batch uploaded once its outcome is recorded; "
+        "'all': also the result or failure object, once its content is in --output (needs "
+        "s3:DeleteObject; default: keep everything)",
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -231,6 +277,8 @@ def _waiter(timeout: float) -> Any:
 
 
 async def _batch(args: argparse.Namespace) -> int:
+    if args.retry_on and not args.retry:
+        fail("--retry-on only chooses which failures --retry N retries; add --retry N")
     job = BatchJob(
         endpoint=args.endpoint,
         input_path=args.input,
@@ -249,6 +297,8 @@ async def _batch(args: argparse.Namespace) -> int:
         session=await _session(args.region),
         progress=not args.no_progress,
         max_failure_ratio=args.max_failure_ratio,
+        retry=retry_policy(args.retry, args.retry_on),
+        cleanup=args.cleanup,
     )
     started = time.monotonic()
     interrupted = False

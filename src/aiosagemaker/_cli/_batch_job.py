@@ -16,6 +16,11 @@ otherwise, or when none appears, its line is a ``SubmissionUncertainError``. Wit
 ``--resubmit-uncertain`` such inputs are submitted again (a duplicate inference is possible),
 also after the batch finished; ``--retry-failed`` submits again the inputs whose outcome is a
 definite error. Each resubmission has a new inference id.
+
+``--retry N`` retries failed inferences within the run (a :class:`RetryPolicy`: model errors,
+or those matching ``--retry-on``), each retry a new inference id kept in the state file's
+``attempts`` table; ``--max-failure-ratio`` is ``map``'s; ``--cleanup`` deletes what the
+batch uploaded (and, with ``all``, the result objects once their content is recorded).
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ from typing import Any, Literal
 import anyio
 from botocore.exceptions import BotoCoreError
 
-from .._batch import BatchOutcome, BatchProgress, BatchRun
+from .._batch import BatchOutcome, BatchProgress, BatchRun, delete_quietly, result_objects
 from .._config import DEFAULT_WAITER_CONFIG, WaiterConfig
-from .._exceptions import PollingTimeoutError, SubmissionUncertainError
+from .._exceptions import BatchFailureRatioExceeded, PollingTimeoutError, SubmissionUncertainError
 from .._limits import FILENAME_MAX
+from .._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy
 from .._predictor import AsyncPredictor
 from .._response import AsyncInferenceResponse
+from .._s3 import S3Uri
 from ..deserializers import BytesDeserializer
 from ..serializers import IdentitySerializer
 from ._errors import UserError
@@ -49,11 +56,24 @@ from ._input import READ_HINT, InputScan, scan_input
 from ._lock import state_lock
 from ._state import BatchState, Row, discard_state
 
-__all__ = ["MIN_OUTCOMES_FOR_RATIO", "BatchJob", "encode_result", "write_atomically"]
+__all__ = [
+    "MIN_OUTCOMES_FOR_RATIO",
+    "BatchJob",
+    "encode_result",
+    "retry_policy",
+    "write_atomically",
+]
 
 _UNCERTAIN = "SubmissionUncertainError"
-MIN_OUTCOMES_FOR_RATIO = 20
+MIN_OUTCOMES_FOR_RATIO = MIN_FINISHED_FOR_RATIO
 """``max_failure_ratio`` is checked once this run has at least this many outcomes."""
+
+
+def retry_policy(retries: int, patterns: list[str] | None = None) -> RetryPolicy | None:
+    """``--retry N`` / ``--retry-on``: N more tries on model errors (those matching)."""
+    if retries == 0:
+        return None
+    return RetryPolicy(attempts=retries + 1, model_errors=patterns or True)
 
 
 class _Uncertain(Exception):
@@ -99,14 +119,14 @@ class BatchJob:
     session: Any = None
     progress: bool = True
     max_failure_ratio: float | None = None
+    retry: RetryPolicy | None = None
+    cleanup: Literal["inputs", "all"] | None = None
 
     ok: int = 0
     failed: int = 0
     first_error: str | None = None
     stopped: str | None = None
     """Why submitting stopped early (``max_failure_ratio``), else None."""
-    _run_ok: int = dataclasses.field(default=0, init=False, repr=False)
-    _run_failed: int = dataclasses.field(default=0, init=False, repr=False)
 
     async def run(self) -> int:
         """Run or resume the batch; return the number of inputs now done.
@@ -200,6 +220,7 @@ class BatchJob:
                 self._count(kind, row.line)
         self._uncertain: set[int] = set()
         self._index_of: dict[int, int] = {}
+        self._doomed: list[S3Uri] = []
         progress = _Progress(scan.payloads - kept) if self.progress else None
         async with AsyncPredictor(
             self.endpoint,
@@ -223,11 +244,23 @@ class BatchJob:
                 ordered=False,
                 initial_args=None,
                 submit=self._submit,
+                retry=self.retry,
+                max_failure_ratio=self.max_failure_ratio,
+                cleanup=self.cleanup,
+                may_retry=self._may_retry,
+                keep_final_results=True,  # deleted once their lines are committed
             )
             try:
                 async with run:
                     async for outcome in run:
                         await self._record(outcome)
+                await self._delete_results()
+            except BatchFailureRatioExceeded as error:
+                self.stopped = (
+                    f"{error.failed} of the {error.done} outcomes of this run failed "
+                    f"(> --max-failure-ratio {error.limit:g}); no more inputs were submitted"
+                )
+                await self._delete_results()
             finally:
                 if progress is not None:
                     progress.close()
@@ -254,28 +287,31 @@ class BatchJob:
 
     async def _work(
         self, rows: dict[int, Row], redo: set[int]
-    ) -> AsyncIterator[tuple[int, Row | str]]:
-        """Each input not done yet: its recorded row (to wait for), or its line (to submit)."""
+    ) -> AsyncIterator[tuple[int, Row | str, str]]:
+        """Each input not done yet: its recorded row (to wait for), or its line (to submit);
+        and its line (what a retry submits)."""
         idx = 0
         async with await anyio.open_file(self.input_path, "rb") as file:
             # about 1 MiB of lines per worker-thread call, not one call per line
             while chunk := await anyio.to_thread.run_sync(file.wrapped.readlines, READ_HINT):
                 for raw in chunk:
-                    if self.stopped:
-                        return
                     if raw.strip():
                         row = rows.get(idx)
+                        text = raw.decode("utf-8").strip()
                         if row is None or idx in redo:
-                            yield idx, raw.decode("utf-8").strip()
+                            yield idx, text, text
                         elif row.state != "done":
-                            yield idx, row
+                            yield idx, row, text
                     idx += 1
 
     async def _submit(
-        self, batch_index: int, item: tuple[int, Row | str]
+        self, batch_index: int, item: tuple[int, Row | str, str]
     ) -> AsyncInferenceResponse:
-        idx, what = item
+        idx, what, text = item
+        retrying = batch_index in self._index_of  # a --retry: always a new inference
         self._index_of[batch_index] = idx
+        if retrying:
+            what = text
         if isinstance(what, Row):
             return self._resume(idx, what)
         try:
@@ -313,6 +349,12 @@ class BatchJob:
             self._meta["output_base"] = response.output_path[: -len(suffix)]
             await self._state.set_meta("output_base", self._meta["output_base"])
         return response
+
+    def _may_retry(self, batch_index: int, error: BaseException) -> bool:
+        """Never retry an input whose submission's outcome is unknown (it may be running)."""
+        return self._index_of.get(batch_index) not in self._uncertain and not isinstance(
+            error, (_Uncertain, _BadLine)
+        )
 
     def _resume(self, idx: int, row: Row) -> AsyncInferenceResponse:
         if row.state == "accepted":
@@ -367,24 +409,21 @@ class BatchJob:
                 line["output_location"] = response.output_path
         text = json.dumps(line, ensure_ascii=False)
         self._count(kind, text)
-        self._check_failures(kind is not None)
         await self._state.done(idx, text)
+        if self.cleanup == "all":
+            self._doomed += result_objects(outcome)
+            if len(self._doomed) >= self.concurrency:
+                await self._delete_results()
 
-    def _check_failures(self, failed: bool) -> None:
-        """Stop submitting once this run's failed share passes ``max_failure_ratio``."""
-        if failed:
-            self._run_failed += 1
-        else:
-            self._run_ok += 1
-        limit = self.max_failure_ratio
-        seen = self._run_ok + self._run_failed
-        if limit is None or self.stopped or seen < MIN_OUTCOMES_FOR_RATIO:
+    async def _delete_results(self) -> None:
+        """``--cleanup all``: delete the result objects whose lines are committed."""
+        doomed, self._doomed = self._doomed, []
+        transport = self._predictor._transport
+        if not doomed or transport is None:
             return
-        if self._run_failed / seen > limit:
-            self.stopped = (
-                f"{self._run_failed} of the first {seen} outcomes of this run failed "
-                f"(> --max-failure-ratio {limit:g}); no more inputs were submitted"
-            )
+        await self._state.flush()  # deleted only once their content is durable
+        for uri in doomed:
+            await delete_quietly(transport, uri)
 
 
 def _error_type(line: str | None) -> str | None:
