@@ -152,7 +152,9 @@ def local() -> Iterator[LocalEndpoint]:
     """One emulator for the whole session (endpoints above, moto behind it)."""
     import boto3
 
-    with LocalEndpoint(endpoints=ENDPOINTS) as endpoint:
+    # The suite's own emulator: tests deploy their own models through CreateModel (e.g.
+    # test_batch_policies), so it runs any module:function it is named, as documented.
+    with LocalEndpoint(endpoints=ENDPOINTS, allow_remote_models=True) as endpoint:
         s3 = boto3.client(
             "s3",
             endpoint_url=endpoint.s3_url,
