@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import math
 import random
@@ -58,6 +60,7 @@ from .._s3 import (
     read_prefix,
 )
 from ._budget import RequestBudget
+from ._clock import Clock, as_clock
 from ._outcomes import (
     FAILURE_TEXT_MAX_BYTES,
     STILL_RUNNING,
@@ -67,7 +70,7 @@ from ._outcomes import (
     ResultLocations,
     failure_text,
 )
-from ._registry import Broken, Entry, Exhausted, Found, Group, Probe, listing_prefix
+from ._registry import Broken, Deadline, Entry, Exhausted, Found, Group, Probe, listing_prefix
 from ._schedule import Schedule
 
 __all__ = ["Detection", "EngineStats", "InlineBody", "WaitingEngine"]
@@ -146,6 +149,8 @@ class WaitingEngine:
         notifications: An SQS queue: notifications resolve entries; S3 checks are the slow
             safety net (every ``safety_poll_interval`` seconds, and at the end).
         sqs: The open SQS client for ``notifications``.
+        clock: What the engine reads the time from and waits on (a :class:`~._clock.Clock`,
+            or a plain monotonic time function); tests pass a fake one.
     """
 
     def __init__(
@@ -157,7 +162,7 @@ class WaitingEngine:
         failure_every: int = 1,
         notifications: NotificationQueue | None = None,
         sqs: Any = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.transport = transport
@@ -166,10 +171,14 @@ class WaitingEngine:
         self.failure_every = failure_every
         self.source = notifications
         self.listener = None if notifications is None else notifications.listener(sqs)
-        self.clock = clock
+        self.time = as_clock(clock)
+        self.clock = self.time.now
         self.rng = rng or random.Random()
         self.stats = EngineStats()
         self._groups: dict[tuple[str, str], Group] = {}
+        self._deadlines: list[tuple[float, int, Deadline]] = []
+        """Hard deadlines of watched entries (a heap), expired by the scheduler."""
+        self._sequence = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self._to_settle: deque[tuple[Entry, Any, int | None, Any]] = deque()
@@ -379,9 +388,24 @@ class WaitingEngine:
                         del self._groups[key]
                         continue
                     wake = min(wake, self._dispatch(group, now, tasks))
+                wake = min(wake, self._expire_due(now))
                 self._wakeup = anyio.Event()
-                with anyio.move_on_after(max(0.0, wake - self.clock())):
+                with self.time.move_on_at(wake):
                     await self._wakeup.wait()
+
+    def _expire_due(self, now: float) -> float:
+        """End the watches whose hard deadline has come; return when the next one comes."""
+        while self._deadlines:
+            at, _, deadline = self._deadlines[0]
+            if at > now and deadline.entry is not None:
+                return at
+            heapq.heappop(self._deadlines)
+            entry, deadline.entry = deadline.entry, None
+            if entry is not None:
+                entry.timer = None
+                if entry.active and not entry.resolved:
+                    self._resolve(entry, Exhausted())
+        return math.inf
 
     def _dispatch(self, group: Group, now: float, tasks: anyio.abc.TaskGroup) -> float:
         """Start the group's check if one is due; return when to look at the group again."""
@@ -454,7 +478,7 @@ class WaitingEngine:
         try:
             with anyio.CancelScope() as scope:
                 group.scope = scope
-                with anyio.move_on_after(CHECK_TIMEOUT) as timer:
+                with self.time.move_on_at(started + CHECK_TIMEOUT) as timer:
                     if listing:
                         await self._list(group, due, started)
                     else:
@@ -641,8 +665,7 @@ class WaitingEngine:
         entry = self.register(locations, config, handoff_bytes=handoff)
         try:
             while True:
-                remaining = entry.schedule.hard_deadline - self.clock()
-                with anyio.move_on_after(max(0.0, remaining)):
+                with self.time.move_on_at(entry.schedule.hard_deadline):
                     await entry.event.wait()
                 try:
                     outcome = await self.settle(entry, consume, max_bytes=max_bytes)
@@ -695,13 +718,10 @@ class WaitingEngine:
         """End a watched entry at its hard deadline (the timer goes when the entry does)."""
         if entry.resolved:
             return
-        delay = max(0.0, entry.schedule.hard_deadline - self.clock())
-        entry.timer = asyncio.get_running_loop().call_later(delay, self._expire, entry)
-
-    def _expire(self, entry: Entry) -> None:
-        entry.timer = None
-        if entry.active and not entry.resolved:
-            self._resolve(entry, Exhausted())
+        at = entry.schedule.hard_deadline
+        entry.timer = Deadline(entry)
+        heapq.heappush(self._deadlines, (at, next(self._sequence), entry.timer))
+        self._wake()  # the scheduler may sleep past it
 
     def _spawn_settlers(self) -> None:
         """Enough reader tasks for the resolved watches, never more than the connection pool."""
@@ -757,7 +777,7 @@ class WaitingEngine:
         if not schedule.hard_limit:  # attempts only: each read is bounded by the transport
             return await self._collect_for(entry, signal, consume, max_bytes)
         entry.last_error = None
-        with anyio.move_on_after(max(0.0, schedule.hard_deadline - self.clock())):
+        with self.time.move_on_at(schedule.hard_deadline):
             return await self._collect_for(entry, signal, consume, max_bytes)
         raise self._timeout(entry, found=signal)
 

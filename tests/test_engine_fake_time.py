@@ -1,0 +1,156 @@
+"""The waiting engine's scheduling on virtual time: exact request counts, deterministically.
+
+The engine runs against :class:`~fakes.FakeS3` (objects in a dict, GETs and LISTs counted)
+and :class:`~fakes.FakeClock` (time jumps to the next deadline whenever the engine is idle),
+so neither a loaded machine nor the size of a delay changes what is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from aiosagemaker import PollingTimeoutError, WaiterConfig
+from aiosagemaker._s3 import S3Uri, read_all
+from aiosagemaker._waiting import (
+    Completed,
+    Failed,
+    RequestBudget,
+    ResultLocations,
+    WaitingEngine,
+)
+from fakes import FakeClock, FakeS3
+
+OUTPUT = "s3://bucket/out/one.out"
+FAILURE = "s3://bucket/fail/one.out"
+
+pytestmark = pytest.mark.anyio
+
+
+def locations(output: str = OUTPUT, failure: str | None = FAILURE) -> ResultLocations:
+    return ResultLocations(
+        S3Uri.parse(output), None if failure is None else S3Uri.parse(failure), "id-1"
+    )
+
+
+@asynccontextmanager
+async def engine_on(
+    s3: FakeS3, clock: FakeClock, *, rate: float = 200.0, **kwargs: Any
+) -> AsyncIterator[WaitingEngine]:
+    async with clock.running():
+        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)  # type: ignore[arg-type]
+        engine.start()
+        try:
+            yield engine
+        finally:
+            await engine.aclose()
+
+
+async def test_the_last_attempt_always_looks_for_a_failure() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    s3.put_object(FAILURE, b"bad input")
+    async with engine_on(s3, clock, failure_every=3) as engine:
+        outcome = await engine.wait(
+            locations(), WaiterConfig(max_attempts=2, delay=0.05), read_all, max_bytes=None
+        )
+    assert isinstance(outcome, Failed) and "bad input" in outcome.message
+    # attempts 1 and 2 are not regular failure probes; the last attempt looks anyway
+    assert s3.gets[OUTPUT] == 2  # the first check, and the output-wins GET of the failure
+    assert s3.gets[FAILURE] == 1
+
+
+async def test_failure_probes_can_be_thinned_out() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock, failure_every=3) as engine:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(
+                locations(), WaiterConfig(max_attempts=7, delay=0.02), read_all, max_bytes=None
+            )
+    assert caught.value.attempts == 7
+    assert s3.gets[OUTPUT] == 7
+    assert s3.gets[FAILURE] == 3  # attempts 3 and 6, and the last (7)
+
+
+@pytest.mark.parametrize("delay", [0.02, 5.0, 60.0])
+async def test_one_get_per_location_per_attempt(delay: float) -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(
+                locations(), WaiterConfig(max_attempts=5, delay=delay), read_all, max_bytes=None
+            )
+    assert caught.value.attempts == 5
+    assert s3.gets == {OUTPUT: 5, FAILURE: 5}
+    assert sum(s3.lists.values()) == 0
+
+
+async def test_a_result_that_arrives_is_read_from_the_probing_get() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+        entry_started = clock.now()
+        async with _arrives_at(s3, clock, entry_started + 3.5, OUTPUT, b"done"):
+            outcome = await engine.wait(locations(), config, read_all, max_bytes=None)
+    assert isinstance(outcome, Completed) and outcome.fetched.value == b"done"
+    # checks at 0, 1, 2, 3 miss; the one at 4 finds it and its bytes are the result
+    assert s3.gets == {OUTPUT: 5, FAILURE: 4}  # no failure GET once the output is found
+    assert clock.elapsed == 4.0
+
+
+async def test_a_timeout_ends_the_wait_at_its_deadline_on_virtual_time() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=10.0, backoff=1.0, timeout=3600)
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(locations(), config, read_all, max_bytes=None)
+    # an hour of waiting in virtual time: one check per 10 s, the last at the deadline
+    assert caught.value.seconds == 3600 and caught.value.attempts == 361
+    assert s3.gets == {OUTPUT: 361, FAILURE: 361}
+
+
+async def test_a_watch_expires_at_its_hard_deadline_by_the_engine_clock() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    done: list[BaseException | None] = []
+    finished = anyio.Event()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=30.0, backoff=1.0, timeout=300)
+
+        def on_done(outcome: Any, error: BaseException | None) -> None:
+            done.append(error)
+            finished.set()
+
+        engine.watch(locations(), config, read_all, max_bytes=None, on_done=on_done)
+        with clock.move_on_at(clock.now() + 1000):
+            await finished.wait()
+    assert len(done) == 1 and isinstance(done[0], PollingTimeoutError)
+    assert clock.elapsed == 300  # no loop timer: the engine's own clock ended it
+    assert s3.gets == {OUTPUT: 11, FAILURE: 11}
+
+
+async def test_budget_caps_the_request_rate() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(50, burst_seconds=0.1, clock=clock)
+    async with clock.running():
+        for _ in range(30):
+            await budget.take()
+    # 5 burst tokens, then 25 at 50/s: 0.5 s of virtual time
+    assert clock.elapsed == pytest.approx(0.5, abs=1e-6)
+
+
+@asynccontextmanager
+async def _arrives_at(
+    s3: FakeS3, clock: FakeClock, at: float, uri: str, body: bytes
+) -> AsyncIterator[None]:
+    """Put ``body`` at ``uri`` when the virtual clock reaches ``at``."""
+
+    async def arrive() -> None:
+        await clock.sleep_until(at)
+        s3.put_object(uri, body)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(arrive)
+        yield
