@@ -3,7 +3,7 @@
 :class:`FakeClock` implements the engine's ``Clock``: virtual time moves only when every
 task of the event loop is blocked (the engine idle, waiting on the clock), and then jumps
 to the earliest deadline anyone waits for. :class:`FakeS3` implements what the waiting engine
-uses of ``S3Transport`` over a dict, counting GETs and LISTs per key.
+uses of ``S3Transport`` (the ``S3Requests`` protocol) over a dict, counting GETs and LISTs per key.
 """
 
 from __future__ import annotations
@@ -108,21 +108,19 @@ async def _all_blocked() -> None:
         idle_rounds = 0 if busy else idle_rounds + 1
 
 
-class _Limiter:
-    total_tokens = 8
-
-
 class FakeS3:
-    """The waiting engine's S3 transport over a dict of objects (key -> bytes).
+    """``S3Requests`` over a dict of objects (key -> bytes), made inside the event loop.
 
-    ``gets`` and ``lists`` count requests per key (per listed prefix for LIST).
+    ``gets``, ``puts`` and ``lists`` count requests per key (per listed prefix for LIST).
     """
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         self.gets: Counter[str] = Counter()
         self.lists: Counter[str] = Counter()
-        self.limiter = _Limiter()
+        self.puts: Counter[str] = Counter()
+        self.client: Any = None
+        self.limiter = anyio.CapacityLimiter(8)
 
     def put_object(self, uri: str, body: bytes, content_type: str = "text/plain") -> None:
         location = S3Uri.parse(uri)
@@ -154,6 +152,16 @@ class FakeS3:
         self, uri: S3Uri, consume: Consume[T], *, max_bytes: int | None = None, **_: Any
     ) -> Fetched[T] | None:
         return await self.get_once(uri, consume, max_bytes=max_bytes, detecting=False)
+
+    async def put(self, uri: S3Uri, body: Any, content_type: str, **context: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.puts[str(uri)] += 1
+        data = body if isinstance(body, bytes) else body.read()
+        self.objects[(uri.bucket, uri.key)] = (data, content_type)
+
+    async def delete(self, uri: S3Uri, **context: Any) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.objects.pop((uri.bucket, uri.key), None)
 
     async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
         await anyio.lowlevel.checkpoint()

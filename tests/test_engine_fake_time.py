@@ -14,8 +14,15 @@ from typing import Any
 import anyio
 import pytest
 
-from aiosagemaker import PollingTimeoutError, WaiterConfig
+from aiosagemaker import (
+    AsyncInferenceResponse,
+    AsyncPredictor,
+    JSONDeserializer,
+    PollingTimeoutError,
+    WaiterConfig,
+)
 from aiosagemaker._s3 import S3Uri, read_all
+from aiosagemaker._transport import Transport
 from aiosagemaker._waiting import (
     Completed,
     Failed,
@@ -42,7 +49,7 @@ async def engine_on(
     s3: FakeS3, clock: FakeClock, *, rate: float = 200.0, **kwargs: Any
 ) -> AsyncIterator[WaitingEngine]:
     async with clock.running():
-        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)  # type: ignore[arg-type]
+        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)
         engine.start()
         try:
             yield engine
@@ -154,3 +161,20 @@ async def _arrives_at(
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(arrive)
         yield
+
+
+async def test_a_predictor_sends_its_requests_through_a_given_transport() -> None:
+    s3 = FakeS3()
+    s3.put_object(OUTPUT, b'{"answer": 42}', "application/json")
+    transport = Transport(s3=s3, runtime=None)
+    async with AsyncPredictor(
+        "scripted", deserializer=JSONDeserializer(), transport=transport
+    ) as predictor:
+        response = AsyncInferenceResponse(predictor, OUTPUT, FAILURE)
+        assert await response.get_result(WaiterConfig(max_attempts=3, delay=0.01)) == {"answer": 42}
+    assert s3.gets[OUTPUT] >= 1  # found in memory: no aiobotocore client was made
+
+
+def test_transport_must_be_a_transport() -> None:
+    with pytest.raises(TypeError, match="transport must be"):
+        AsyncPredictor("scripted", transport=FakeS3)  # type: ignore[arg-type]

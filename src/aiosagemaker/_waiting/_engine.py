@@ -54,7 +54,7 @@ from .._s3 import (
     Consume,
     Fetched,
     ObjectTooLarge,
-    S3Transport,
+    S3Requests,
     S3Uri,
     read_all,
     read_prefix,
@@ -140,7 +140,7 @@ class WaitingEngine:
     """The registry of pending waits, its scheduler and its detectors, for one predictor.
 
     Args:
-        transport: The predictor's S3 transport.
+        transport: The predictor's S3 requests (an :class:`~.._s3.S3Transport`).
         budget: The S3 request budget for detection requests.
         detection: ``"auto"`` (cheaper of listing and GET per group and tick), or force
             ``"list"`` / ``"get"``.
@@ -155,7 +155,7 @@ class WaitingEngine:
 
     def __init__(
         self,
-        transport: S3Transport,
+        transport: S3Requests,
         budget: RequestBudget,
         *,
         detection: Detection = "auto",
