@@ -82,8 +82,8 @@ async def test_failure_probes_can_be_thinned_out() -> None:
     assert s3.gets[FAILURE] == 3  # attempts 3 and 6, and the last (7)
 
 
-@pytest.mark.parametrize("delay", [0.02, 5.0, 60.0])
-async def test_one_get_per_location_per_attempt(delay: float) -> None:
+@pytest.mark.parametrize(("delay", "seconds"), [(0.02, 0.16), (5.0, 20.0), (60.0, 240.0)])
+async def test_one_get_per_location_per_attempt(delay: float, seconds: float) -> None:
     s3, clock = FakeS3(), FakeClock()
     async with engine_on(s3, clock) as engine:
         with pytest.raises(PollingTimeoutError) as caught:
@@ -91,6 +91,9 @@ async def test_one_get_per_location_per_attempt(delay: float) -> None:
                 locations(), WaiterConfig(max_attempts=5, delay=delay), read_all, max_bytes=None
             )
     assert caught.value.attempts == 5
+    # the time waited, on the engine's clock: four delays, or for delays under FIRST_BATCH
+    # the last check held back to be batched (0.1 s after the check before it)
+    assert caught.value.seconds == seconds
     assert s3.gets == {OUTPUT: 5, FAILURE: 5}
     assert sum(s3.lists.values()) == 0
 

@@ -146,7 +146,9 @@ async def test_timeout_counts_attempts_and_reports_time_waited(
     assert error.seconds >= 0.3
     assert f"after polling for {error.seconds} seconds" in str(error)
     assert "ApproximateBacklogSizePerInstance" in str(error)
-    assert gets(s3_proxy, response.output_path) == 4
+    # a late check may serve several attempts: exact counts are pinned on virtual time
+    # (test_engine_fake_time.py::test_one_get_per_location_per_attempt)
+    assert 2 <= gets(s3_proxy, response.output_path) <= 4
     assert isinstance(error, TimeoutError)
 
 
