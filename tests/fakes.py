@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 import anyio
 
 from aiosagemaker._aws_errors import ErrorKind, classify
+from aiosagemaker._notifications._listener import NotificationStats
+from aiosagemaker._notifications._messages import Notification
 from aiosagemaker._s3 import Consume, Fetched, ListedPage, ObjectTooLarge, S3Uri
+from aiosagemaker._waiting._outcomes import ResultLocations
+from aiosagemaker._waiting._registry import Entry
 
 T = TypeVar("T")
 
@@ -182,3 +186,36 @@ class _Body:
         end = len(self._data) if amt is None or amt < 0 else amt
         chunk, self._data = self._data[:end], self._data[end:]
         return chunk
+
+
+class FakeDetector:
+    """A ``Detector`` the test announces results through (``announce``), no SQS."""
+
+    def __init__(self, safety_interval: float = 30.0) -> None:
+        self.safety_interval = safety_interval
+        self.stats = NotificationStats()
+        self.entries: dict[str, Entry] = {}
+        self.started = self.closed = 0
+
+    async def start(self) -> None:
+        self.started += 1
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+    def attach(self, entry: Entry, *, use_held: bool) -> None:
+        self.entries[entry.output] = entry
+
+    def detach(self, entry: Entry) -> None:
+        self.entries.pop(entry.output, None)
+
+    def lookup(self, locations: ResultLocations) -> Notification | None:
+        return None
+
+    def silence(self) -> str:
+        return "Nothing was announced."
+
+    def announce(self, output: str, body: bytes) -> None:
+        """A successful inference with an inline body, as a notification would tell it."""
+        notification = Notification(True, None, output, None, content_type="text/plain", body=body)
+        self.entries[output].deliver(notification)

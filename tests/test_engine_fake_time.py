@@ -30,7 +30,7 @@ from aiosagemaker._waiting import (
     ResultLocations,
     WaitingEngine,
 )
-from fakes import FakeClock, FakeS3
+from fakes import FakeClock, FakeDetector, FakeS3
 
 OUTPUT = "s3://bucket/out/one.out"
 FAILURE = "s3://bucket/fail/one.out"
@@ -181,3 +181,26 @@ async def test_a_predictor_sends_its_requests_through_a_given_transport() -> Non
 def test_transport_must_be_a_transport() -> None:
     with pytest.raises(TypeError, match="transport must be"):
         AsyncPredictor("scripted", transport=FakeS3)  # type: ignore[arg-type]
+
+
+async def test_a_detector_resolves_waits_and_s3_checks_become_a_safety_net() -> None:
+    s3, clock, detector = FakeS3(), FakeClock(), FakeDetector(safety_interval=30.0)
+    async with engine_on(s3, clock, detector=detector) as engine:
+        config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=3600)
+
+        async def announce_later() -> None:
+            await clock.sleep_until(clock.now() + 95)
+            detector.announce(OUTPUT, b"pushed")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(announce_later)
+            outcome = await engine.wait(locations(), config, read_all, max_bytes=None)
+    assert isinstance(outcome, Completed) and outcome.fetched.value == b"pushed"
+    assert clock.elapsed == 95
+    # safety-net checks at 30, 60 and 90 s instead of one a second; the body came inline
+    assert s3.gets == {OUTPUT: 3, FAILURE: 3}
+    assert detector.stats.safety_checks == 3 and detector.stats.inline_results == 1
+    assert engine.stats.found_by_notification == 1
+    assert detector.started == 1 and detector.closed == 1 and not detector.entries
+    # the engine knows no SQS: the detector is all it has
+    assert engine.listener is detector

@@ -29,7 +29,6 @@ import logging
 import math
 import random
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from .._exceptions import (
     ResultTooLargeError,
     UnexpectedClientError,
 )
-from .._notifications._listener import SqsListener, Waiter, routing_keys
 from .._notifications._queue import NotificationQueue
 from .._s3 import (
     DEFAULT_CONTENT_TYPE,
@@ -61,6 +59,7 @@ from .._s3 import (
 )
 from ._budget import RequestBudget
 from ._clock import Clock, as_clock
+from ._detector import Detector, NotificationDetector
 from ._outcomes import (
     FAILURE_TEXT_MAX_BYTES,
     STILL_RUNNING,
@@ -100,9 +99,6 @@ HANDOFF_BYTES = 1024 * 1024
 a larger one is left for the waiter to stream (one more GET)."""
 
 _NO_REASON = "(the failure notification carries no failureReason and there is no failure file)"
-
-_ACTIVE: weakref.WeakValueDictionary[str, SqsListener] = weakref.WeakValueDictionary()
-"""Queue URL -> the listener reading it in this process (two would split the messages)."""
 
 
 @dataclass
@@ -149,6 +145,8 @@ class WaitingEngine:
         notifications: An SQS queue: notifications resolve entries; S3 checks are the slow
             safety net (every ``safety_poll_interval`` seconds, and at the end).
         sqs: The open SQS client for ``notifications``.
+        detector: Another source of result announcements (a :class:`~._detector.Detector`;
+            ``notifications`` makes a :class:`~._detector.NotificationDetector`).
         clock: What the engine reads the time from and waits on (a :class:`~._clock.Clock`,
             or a plain monotonic time function); tests pass a fake one.
     """
@@ -162,6 +160,7 @@ class WaitingEngine:
         failure_every: int = 1,
         notifications: NotificationQueue | None = None,
         sqs: Any = None,
+        detector: Detector | None = None,
         clock: Clock | Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -169,8 +168,9 @@ class WaitingEngine:
         self.budget = budget
         self.detection: Detection = detection
         self.failure_every = failure_every
-        self.source = notifications
-        self.listener = None if notifications is None else notifications.listener(sqs)
+        if notifications is not None:
+            detector = NotificationDetector(notifications, sqs)
+        self.detector = detector
         self.time = as_clock(clock)
         self.clock = self.time.now
         self.rng = rng or random.Random()
@@ -220,26 +220,21 @@ class WaitingEngine:
                 group.push(probe)
         self._ensure_running()
 
+    @property
+    def listener(self) -> Detector | None:
+        """The detector that is told of results, if any (the older name)."""
+        return self.detector
+
     async def _start_listener(self) -> None:
-        assert self.listener is not None and self.source is not None
-        other = _ACTIVE.get(self.source.queue_url)
-        if other is not None and other is not self.listener and other.running:
-            raise ValueError(
-                f"the notification queue {self.source.queue_url} is already read by another "
-                "predictor in this process; SQS would split the notifications between them. "
-                "Give each predictor its own queue"
-            )
-        await self.listener.start()
-        _ACTIVE[self.source.queue_url] = self.listener
+        assert self.detector is not None
+        await self.detector.start()
 
     async def aclose(self) -> None:
         """Stop the scheduler and the listener; every pending wait ends with
         :class:`PredictorClosedError` at once."""
         self._closed = True
-        if self.listener is not None:
-            await self.listener.aclose()
-            if self.source is not None and _ACTIVE.get(self.source.queue_url) is self.listener:
-                del _ACTIVE[self.source.queue_url]
+        if self.detector is not None:
+            await self.detector.aclose()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -269,11 +264,11 @@ class WaitingEngine:
         """The check times of a wait starting now (notification mode: the safety net)."""
         now = self.clock()
         schedule = Schedule(config, now, self.rng)
-        if self.source is None or schedule.last <= now:
+        if self.detector is None or schedule.last <= now:
             return schedule
         budget = schedule.last - now
         safety = WaiterConfig(
-            max_attempts=None, delay=min(self.source.safety_poll_interval, budget), timeout=budget
+            max_attempts=None, delay=min(self.detector.safety_interval, budget), timeout=budget
         )
         return Schedule(
             safety, now, self.rng, first_check=False, hard_limit=config.timeout is not None
@@ -303,11 +298,9 @@ class WaitingEngine:
     def _arm(self, entry: Entry, *, use_held: bool) -> None:
         entry.active = True
         self._pending.add(entry)
-        if self.listener is not None:
+        if self.detector is not None:
             entry.router = self._notified
-            locations = entry.locations
-            entry.listener_keys = routing_keys(entry.output, entry.failure, locations.inference_id)
-            self.listener.attach(entry, use_held=use_held)
+            self.detector.attach(entry, use_held=use_held)
             if entry.resolved:
                 return
         for probe in entry.probes:
@@ -326,8 +319,8 @@ class WaitingEngine:
         if entry.timer is not None:  # a resolved watch holds its result: let both go now
             entry.timer.cancel()
             entry.timer = None
-        if self.listener is not None:
-            self.listener.unregister(entry)
+        if self.detector is not None:
+            self.detector.detach(entry)
         for probe in entry.probes:
             group = probe.group
             if group is None:
@@ -613,8 +606,8 @@ class WaitingEngine:
 
     def _found(self, probe: Probe, found: Found) -> None:
         entry = probe.entry
-        if self.source is not None:
-            self.source.stats.safety_results += 1
+        if self.detector is not None:
+            self.detector.stats.safety_results += 1
             logger.debug("safety-net check found %s without a notification", probe.uri)
         self._resolve(entry, found)
 
@@ -623,8 +616,8 @@ class WaitingEngine:
         for probe in probes:
             if probe.group is None:
                 continue
-            if self.source is not None and probe.kind == "output":
-                self.source.stats.safety_checks += 1
+            if self.detector is not None and probe.kind == "output":
+                self.detector.stats.safety_checks += 1
             probe.satisfy(started)
             if probe.due() is None and probe.entry.exhausted():
                 self._resolve(probe.entry, Exhausted())
@@ -814,11 +807,8 @@ class WaitingEngine:
             )
             if cause is None:
                 cause = TimeoutError(f"S3 did not finish answering for {where} in time")
-        if self.source is not None:
-            message += (
-                f" No notification for it arrived on {self.source.queue_url} either (is the "
-                "queue subscribed to the endpoint's SuccessTopic and ErrorTopic?)."
-            )
+        if self.detector is not None:
+            message += " " + self.detector.silence()
         if entry.last_error is not None:
             message += f" S3 checks were failing; last error: {entry.last_error!r}."
         error = PollingTimeoutError(
@@ -844,11 +834,11 @@ class WaitingEngine:
         notification = found.notification
         if found.kind == "output":
             if notification is not None and notification.body is not None:
-                assert self.source is not None
+                assert self.detector is not None
                 if max_bytes is not None and len(notification.body) > max_bytes:
                     size = len(notification.body)  # as a GET would: the limit holds inline too
                     raise ResultTooLargeError(size=size, limit=max_bytes, **locations.context())
-                self.source.stats.inline_results += 1
+                self.detector.stats.inline_results += 1
                 return await self._from_memory(
                     notification.body, notification.content_type or DEFAULT_CONTENT_TYPE, consume
                 )
@@ -858,8 +848,8 @@ class WaitingEngine:
             if max_bytes is not None and found.size is not None and found.size > max_bytes:
                 raise ResultTooLargeError(size=found.size, limit=max_bytes, **locations.context())
             if notification is not None:
-                assert self.source is not None
-                self.source.stats.result_gets += 1
+                assert self.detector is not None
+                self.detector.stats.result_gets += 1
             output = await self._fetch(locations, consume, max_bytes, on_error)
             if output is None and notification is not None:
                 logger.warning(
@@ -877,8 +867,8 @@ class WaitingEngine:
             return Failed(failure_text(raw, locations.failure, cut=cut))
         if locations.failure is not None:
             if notification is not None:
-                assert self.source is not None
-                self.source.stats.result_gets += 1
+                assert self.detector is not None
+                self.detector.stats.result_gets += 1
             failed = await self.failure(locations, on_error)
             if failed is not None:
                 return failed
@@ -939,18 +929,9 @@ class WaitingEngine:
 
         In notification mode a held notification answers first.
         """
-        if self.listener is not None:
+        if self.detector is not None:
             await self._start_listener()
-            probe = Waiter(
-                routing_keys(
-                    str(locations.output),
-                    None if locations.failure is None else str(locations.failure),
-                    locations.inference_id,
-                ),
-                str(locations.output),
-                None if locations.failure is None else str(locations.failure),
-            )
-            held = self.listener.lookup(probe)
+            held = self.detector.lookup(locations)
             if held is not None:
                 kind: Literal["output", "failure"] = "output" if held.succeeded else "failure"
                 outcome = await self.collect(
@@ -958,8 +939,7 @@ class WaitingEngine:
                 )
                 if outcome is not None:
                     return outcome
-            assert self.source is not None
-            self.source.stats.safety_checks += 1
+            self.detector.stats.safety_checks += 1
         output: list[Fetched[T] | None] = []
         failed: list[Failed | None] = []
         errors: list[BaseException] = []
