@@ -5,7 +5,8 @@
 - :mod:`._schedule`: a :class:`~aiosagemaker.WaiterConfig` turned into check times;
 - :mod:`._budget`: the S3 request budget (token bucket, AIMD on SlowDown);
 - :mod:`._registry`: pending entries, their probes, and the groups one LIST covers;
-- :mod:`._engine`: the scheduler and its detectors (listing, per-object GET, notifications);
+- :mod:`._engine`: the scheduler and its detectors (listing, per-object GET);
+- :mod:`._detector`: detectors that are told of results (SQS notifications);
 - :mod:`._completion`: ``as_completed`` and ``wait`` over many responses.
 """
 
