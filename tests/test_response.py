@@ -91,8 +91,10 @@ async def test_the_last_attempt_always_looks_for_a_failure(
         # attempts 1 and 2 are not regular failure probes; the last attempt looks anyway
         with pytest.raises(AsyncInferenceModelError, match="bad input"):
             await response.get_result(WaiterConfig(max_attempts=2, delay=0.05))
-    assert gets(s3_proxy, response.output_path) == 2
-    assert gets(s3_proxy, response.failure_path) == 1
+    # bounds only (a late check may serve several attempts); the exact counts are pinned on
+    # virtual time in test_engine_fake_time.py
+    assert 1 <= gets(s3_proxy, response.output_path) <= 3
+    assert gets(s3_proxy, response.failure_path) >= 1
 
 
 async def test_failure_probes_can_be_thinned_out(
@@ -102,8 +104,11 @@ async def test_failure_probes_can_be_thinned_out(
         response = await predictor.predict_async({"sleep": 30})
         with pytest.raises(PollingTimeoutError):
             await response.get_result(WaiterConfig(max_attempts=7, delay=0.02))
-    assert gets(s3_proxy, response.output_path) == 7
-    assert gets(s3_proxy, response.failure_path) == 3  # attempts 3 and 6, and the last (7)
+    # bounds only: on a loaded machine one late check serves several attempts; exactly 7 and
+    # 3 (attempts 3, 6 and the last) are pinned on virtual time in test_engine_fake_time.py
+    output_gets = gets(s3_proxy, response.output_path)
+    assert 2 <= output_gets <= 7
+    assert 1 <= gets(s3_proxy, response.failure_path) <= 3
 
 
 async def test_model_failure_is_remembered(aws_env: dict[str, str], s3_proxy: S3FaultProxy) -> None:
@@ -141,7 +146,9 @@ async def test_timeout_counts_attempts_and_reports_time_waited(
     assert error.seconds >= 0.3
     assert f"after polling for {error.seconds} seconds" in str(error)
     assert "ApproximateBacklogSizePerInstance" in str(error)
-    assert gets(s3_proxy, response.output_path) == 4
+    # a late check may serve several attempts: exact counts are pinned on virtual time
+    # (test_engine_fake_time.py::test_one_get_per_location_per_attempt)
+    assert 2 <= gets(s3_proxy, response.output_path) <= 4
     assert isinstance(error, TimeoutError)
 
 

@@ -12,6 +12,7 @@ from botocore.config import Config
 
 from aiosagemaker import BytesDeserializer, IdentitySerializer
 from aiosagemaker._clients import DEFAULT_MAX_POOL_CONNECTIONS, ClientFactory
+from aiosagemaker._s3 import S3Transport
 from helpers import FAST, make_predictor
 from s3_fault_proxy import S3FaultProxy
 
@@ -80,7 +81,7 @@ async def test_the_s3_pool_has_room_for_detection_beside_uploads(aws_env: dict[s
     async with make_predictor(max_concurrency=40) as predictor:
         await predictor._open()
         transport = predictor._transport
-        assert transport is not None
+        assert isinstance(transport, S3Transport)  # the default transport
         pool = transport.client.meta.config.max_pool_connections
         detection = int(transport.detection_limiter.total_tokens)
         assert pool == int(transport.limiter.total_tokens) + detection == 40 + 10

@@ -38,7 +38,7 @@ from ._exceptions import AsyncInferenceModelError, BatchFailureRatioExceeded
 from ._optional import import_optional
 from ._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy, check_failure_ratio
 from ._response import AsyncInferenceResponse
-from ._s3 import S3Transport, S3Uri
+from ._s3 import S3Requests, S3Uri
 
 if TYPE_CHECKING:
     from ._predictor import AsyncPredictor
@@ -432,7 +432,7 @@ def result_objects(outcome: BatchOutcome) -> list[S3Uri]:
     return []
 
 
-async def delete_quietly(transport: S3Transport, uri: S3Uri) -> None:
+async def delete_quietly(transport: S3Requests, uri: S3Uri) -> None:
     """Delete ``uri``; a failure is logged (with the location), never raised."""
     try:
         await transport.delete(uri)

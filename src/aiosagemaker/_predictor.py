@@ -27,7 +27,7 @@ from . import _management
 from ._aws_errors import describe_transport, error_code, error_message
 from ._batch import BatchProgress, BatchRun
 from ._callbacks import CallbackRunner
-from ._clients import ClientFactory, fast_timestamps, lean_listings
+from ._clients import ClientFactory
 from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
 from ._exceptions import (
     AsyncInferenceError,
@@ -43,7 +43,7 @@ from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
 from ._notifications import NotificationQueue
 from ._policies import RetryPolicy
 from ._response import AsyncInferenceResponse, ResponseBinding
-from ._s3 import S3Transport, S3Uri, check_bucket, detection_slots, input_key
+from ._s3 import S3Requests, S3Uri, check_bucket, input_key
 from ._scaling import timeout_explainer
 from ._submission import (
     SUBMIT_POLICIES,
@@ -57,6 +57,7 @@ from ._submission import (
 )
 from ._telemetry import Telemetry
 from ._tokens import ResultPrefixes, decode_token, token_key
+from ._transport import Transport, open_transport
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
@@ -236,6 +237,10 @@ class AsyncPredictor:
         result_prefixes: ``s3://bucket/prefix`` locations where unsigned continuation tokens
             may point (besides the endpoint's own result prefixes, learned or read from its
             config); see :meth:`response_from_token`.
+        transport: Advanced: where requests go (a ``Transport`` of S3 requests and a
+            SageMaker runtime client, opened and closed by the caller), as httpx takes a
+            transport; tests pass an in-memory one. Default: aiobotocore clients made from
+            ``session`` and ``client_config`` when the predictor opens.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -269,6 +274,7 @@ class AsyncPredictor:
         upload_extra_args: Mapping[str, Any] | None = None,
         expected_bucket_owner: str | None = None,
         result_prefixes: Iterable[str] | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name:
             raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
@@ -333,7 +339,7 @@ class AsyncPredictor:
         self._stack: AsyncExitStack | None = None
         self._open_lock: anyio.Lock | None = None
         self._runtime: Any = None
-        self._transport: S3Transport | None = None
+        self._transport: S3Requests | None = None
         self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
@@ -342,6 +348,12 @@ class AsyncPredictor:
         self._result_prefixes = ResultPrefixes()
         for prefix in result_prefixes or ():
             self._result_prefixes.add(prefix, what="result_prefixes entry")
+        if transport is not None and not isinstance(transport, Transport):
+            raise TypeError(
+                "transport must be an aiosagemaker Transport or None, got "
+                f"{type(transport).__name__}"
+            )
+        self._given_transport = transport
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -385,24 +397,17 @@ class AsyncPredictor:
             if self._stack is not None:
                 return
             async with AsyncExitStack() as stack:
-                runtime = await stack.enter_async_context(self._factory.client("sagemaker-runtime"))
-                limit = self._max_concurrency or self._factory.max_pool_connections
-                s3 = await stack.enter_async_context(
-                    # room beside the uploads and reads for the waiting engine's requests
-                    self._factory.client("s3", extra_connections=detection_slots(limit))
-                )
-                fast_timestamps(s3)
-                lean_listings(s3)
-                limiter = anyio.CapacityLimiter(limit)
                 budget = RequestBudget(self._requests_per_second)
-                self._transport = S3Transport(
-                    s3,
-                    limiter,
+                transport = self._given_transport or await open_transport(
+                    self._factory,
+                    stack,
+                    limit=self._max_concurrency or self._factory.max_pool_connections,
                     max_retries=self._transient_retries,
                     on_throttle=budget.throttled,
                     on_request=self._telemetry.s3_request if self._telemetry.enabled else None,
                     options=self._s3_options,
                 )
+                self._transport = transport.s3
                 sqs = None
                 if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
@@ -417,7 +422,7 @@ class AsyncPredictor:
                 stack.push_async_callback(engine.aclose)  # the engine stops before the clients
                 engine.start()
                 self._engine = engine
-                self._runtime = runtime
+                self._runtime = transport.runtime
                 self._loop = asyncio.get_running_loop()
                 self._stack = stack.pop_all()
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 from botocore.exceptions import (
@@ -37,6 +37,7 @@ __all__ = [
     "ListedPage",
     "ObjectTooLarge",
     "ReadBody",
+    "S3Requests",
     "S3Transport",
     "S3Uri",
     "check_bucket",
@@ -222,6 +223,48 @@ class ListedPage:
 def detection_slots(limit: int) -> int:
     """Connections kept for detection requests beside ``limit`` for uploads and result reads."""
     return max(4, limit // 4)
+
+
+class S3Requests(Protocol):
+    """What a predictor and its waiting engine ask of S3; :class:`S3Transport` is the real one.
+
+    Another implementation (an in-memory one in tests, say) can be passed to
+    ``AsyncPredictor(transport=...)``. Missing keys are None (``get_once`` / ``get``), errors
+    are botocore's (``get_once`` / ``list_page``) or :class:`UnexpectedClientError` (the
+    retrying ``get`` / ``put`` / ``delete``), as :class:`S3Transport` documents.
+    """
+
+    client: Any
+    """The S3 client (finding or creating the default bucket); None if there is none."""
+    limiter: anyio.CapacityLimiter
+    """Its ``total_tokens`` bound how many probing GETs the engine runs at once."""
+
+    def note_error(self, error: BaseException) -> ErrorKind: ...
+
+    async def get_once(
+        self,
+        uri: S3Uri,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None = None,
+        detecting: bool = True,
+    ) -> Fetched[T] | None: ...
+
+    async def get(
+        self,
+        uri: S3Uri,
+        consume: Consume[T],
+        *,
+        max_bytes: int | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        **context: Any,
+    ) -> Fetched[T] | None: ...
+
+    async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage: ...
+
+    async def put(self, uri: S3Uri, body: Any, content_type: str, **context: Any) -> None: ...
+
+    async def delete(self, uri: S3Uri, **context: Any) -> None: ...
 
 
 class S3Transport:

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import math
 import random
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,19 +46,20 @@ from .._exceptions import (
     ResultTooLargeError,
     UnexpectedClientError,
 )
-from .._notifications._listener import SqsListener, Waiter, routing_keys
 from .._notifications._queue import NotificationQueue
 from .._s3 import (
     DEFAULT_CONTENT_TYPE,
     Consume,
     Fetched,
     ObjectTooLarge,
-    S3Transport,
+    S3Requests,
     S3Uri,
     read_all,
     read_prefix,
 )
 from ._budget import RequestBudget
+from ._clock import Clock, as_clock
+from ._detector import Detector, NotificationDetector
 from ._outcomes import (
     FAILURE_TEXT_MAX_BYTES,
     STILL_RUNNING,
@@ -67,7 +69,7 @@ from ._outcomes import (
     ResultLocations,
     failure_text,
 )
-from ._registry import Broken, Entry, Exhausted, Found, Group, Probe, listing_prefix
+from ._registry import Broken, Deadline, Entry, Exhausted, Found, Group, Probe, listing_prefix
 from ._schedule import Schedule
 
 __all__ = ["Detection", "EngineStats", "InlineBody", "WaitingEngine"]
@@ -97,9 +99,6 @@ HANDOFF_BYTES = 1024 * 1024
 a larger one is left for the waiter to stream (one more GET)."""
 
 _NO_REASON = "(the failure notification carries no failureReason and there is no failure file)"
-
-_ACTIVE: weakref.WeakValueDictionary[str, SqsListener] = weakref.WeakValueDictionary()
-"""Queue URL -> the listener reading it in this process (two would split the messages)."""
 
 
 @dataclass
@@ -137,7 +136,7 @@ class WaitingEngine:
     """The registry of pending waits, its scheduler and its detectors, for one predictor.
 
     Args:
-        transport: The predictor's S3 transport.
+        transport: The predictor's S3 requests (an :class:`~.._s3.S3Transport`).
         budget: The S3 request budget for detection requests.
         detection: ``"auto"`` (cheaper of listing and GET per group and tick), or force
             ``"list"`` / ``"get"``.
@@ -146,30 +145,40 @@ class WaitingEngine:
         notifications: An SQS queue: notifications resolve entries; S3 checks are the slow
             safety net (every ``safety_poll_interval`` seconds, and at the end).
         sqs: The open SQS client for ``notifications``.
+        detector: Another source of result announcements (a :class:`~._detector.Detector`;
+            ``notifications`` makes a :class:`~._detector.NotificationDetector`).
+        clock: What the engine reads the time from and waits on (a :class:`~._clock.Clock`,
+            or a plain monotonic time function); tests pass a fake one.
     """
 
     def __init__(
         self,
-        transport: S3Transport,
+        transport: S3Requests,
         budget: RequestBudget,
         *,
         detection: Detection = "auto",
         failure_every: int = 1,
         notifications: NotificationQueue | None = None,
         sqs: Any = None,
-        clock: Callable[[], float] = time.monotonic,
+        detector: Detector | None = None,
+        clock: Clock | Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.transport = transport
         self.budget = budget
         self.detection: Detection = detection
         self.failure_every = failure_every
-        self.source = notifications
-        self.listener = None if notifications is None else notifications.listener(sqs)
-        self.clock = clock
+        if notifications is not None:
+            detector = NotificationDetector(notifications, sqs)
+        self.detector = detector
+        self.time = as_clock(clock)
+        self.clock = self.time.now
         self.rng = rng or random.Random()
         self.stats = EngineStats()
         self._groups: dict[tuple[str, str], Group] = {}
+        self._deadlines: list[tuple[float, int, Deadline]] = []
+        """Hard deadlines of watched entries (a heap), expired by the scheduler."""
+        self._sequence = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self._to_settle: deque[tuple[Entry, Any, int | None, Any]] = deque()
@@ -211,26 +220,21 @@ class WaitingEngine:
                 group.push(probe)
         self._ensure_running()
 
+    @property
+    def listener(self) -> Detector | None:
+        """The detector that is told of results, if any (the older name)."""
+        return self.detector
+
     async def _start_listener(self) -> None:
-        assert self.listener is not None and self.source is not None
-        other = _ACTIVE.get(self.source.queue_url)
-        if other is not None and other is not self.listener and other.running:
-            raise ValueError(
-                f"the notification queue {self.source.queue_url} is already read by another "
-                "predictor in this process; SQS would split the notifications between them. "
-                "Give each predictor its own queue"
-            )
-        await self.listener.start()
-        _ACTIVE[self.source.queue_url] = self.listener
+        assert self.detector is not None
+        await self.detector.start()
 
     async def aclose(self) -> None:
         """Stop the scheduler and the listener; every pending wait ends with
         :class:`PredictorClosedError` at once."""
         self._closed = True
-        if self.listener is not None:
-            await self.listener.aclose()
-            if self.source is not None and _ACTIVE.get(self.source.queue_url) is self.listener:
-                del _ACTIVE[self.source.queue_url]
+        if self.detector is not None:
+            await self.detector.aclose()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -260,11 +264,11 @@ class WaitingEngine:
         """The check times of a wait starting now (notification mode: the safety net)."""
         now = self.clock()
         schedule = Schedule(config, now, self.rng)
-        if self.source is None or schedule.last <= now:
+        if self.detector is None or schedule.last <= now:
             return schedule
         budget = schedule.last - now
         safety = WaiterConfig(
-            max_attempts=None, delay=min(self.source.safety_poll_interval, budget), timeout=budget
+            max_attempts=None, delay=min(self.detector.safety_interval, budget), timeout=budget
         )
         return Schedule(
             safety, now, self.rng, first_check=False, hard_limit=config.timeout is not None
@@ -294,11 +298,9 @@ class WaitingEngine:
     def _arm(self, entry: Entry, *, use_held: bool) -> None:
         entry.active = True
         self._pending.add(entry)
-        if self.listener is not None:
+        if self.detector is not None:
             entry.router = self._notified
-            locations = entry.locations
-            entry.listener_keys = routing_keys(entry.output, entry.failure, locations.inference_id)
-            self.listener.attach(entry, use_held=use_held)
+            self.detector.attach(entry, use_held=use_held)
             if entry.resolved:
                 return
         for probe in entry.probes:
@@ -317,8 +319,8 @@ class WaitingEngine:
         if entry.timer is not None:  # a resolved watch holds its result: let both go now
             entry.timer.cancel()
             entry.timer = None
-        if self.listener is not None:
-            self.listener.unregister(entry)
+        if self.detector is not None:
+            self.detector.detach(entry)
         for probe in entry.probes:
             group = probe.group
             if group is None:
@@ -379,9 +381,24 @@ class WaitingEngine:
                         del self._groups[key]
                         continue
                     wake = min(wake, self._dispatch(group, now, tasks))
+                wake = min(wake, self._expire_due(now))
                 self._wakeup = anyio.Event()
-                with anyio.move_on_after(max(0.0, wake - self.clock())):
+                with self.time.move_on_at(wake):
                     await self._wakeup.wait()
+
+    def _expire_due(self, now: float) -> float:
+        """End the watches whose hard deadline has come; return when the next one comes."""
+        while self._deadlines:
+            at, _, deadline = self._deadlines[0]
+            if at > now and deadline.entry is not None:
+                return at
+            heapq.heappop(self._deadlines)
+            entry, deadline.entry = deadline.entry, None
+            if entry is not None:
+                entry.timer = None
+                if entry.active and not entry.resolved:
+                    self._resolve(entry, Exhausted())
+        return math.inf
 
     def _dispatch(self, group: Group, now: float, tasks: anyio.abc.TaskGroup) -> float:
         """Start the group's check if one is due; return when to look at the group again."""
@@ -454,7 +471,7 @@ class WaitingEngine:
         try:
             with anyio.CancelScope() as scope:
                 group.scope = scope
-                with anyio.move_on_after(CHECK_TIMEOUT) as timer:
+                with self.time.move_on_at(started + CHECK_TIMEOUT) as timer:
                     if listing:
                         await self._list(group, due, started)
                     else:
@@ -589,8 +606,8 @@ class WaitingEngine:
 
     def _found(self, probe: Probe, found: Found) -> None:
         entry = probe.entry
-        if self.source is not None:
-            self.source.stats.safety_results += 1
+        if self.detector is not None:
+            self.detector.stats.safety_results += 1
             logger.debug("safety-net check found %s without a notification", probe.uri)
         self._resolve(entry, found)
 
@@ -599,8 +616,8 @@ class WaitingEngine:
         for probe in probes:
             if probe.group is None:
                 continue
-            if self.source is not None and probe.kind == "output":
-                self.source.stats.safety_checks += 1
+            if self.detector is not None and probe.kind == "output":
+                self.detector.stats.safety_checks += 1
             probe.satisfy(started)
             if probe.due() is None and probe.entry.exhausted():
                 self._resolve(probe.entry, Exhausted())
@@ -641,8 +658,7 @@ class WaitingEngine:
         entry = self.register(locations, config, handoff_bytes=handoff)
         try:
             while True:
-                remaining = entry.schedule.hard_deadline - self.clock()
-                with anyio.move_on_after(max(0.0, remaining)):
+                with self.time.move_on_at(entry.schedule.hard_deadline):
                     await entry.event.wait()
                 try:
                     outcome = await self.settle(entry, consume, max_bytes=max_bytes)
@@ -695,13 +711,10 @@ class WaitingEngine:
         """End a watched entry at its hard deadline (the timer goes when the entry does)."""
         if entry.resolved:
             return
-        delay = max(0.0, entry.schedule.hard_deadline - self.clock())
-        entry.timer = asyncio.get_running_loop().call_later(delay, self._expire, entry)
-
-    def _expire(self, entry: Entry) -> None:
-        entry.timer = None
-        if entry.active and not entry.resolved:
-            self._resolve(entry, Exhausted())
+        at = entry.schedule.hard_deadline
+        entry.timer = Deadline(entry)
+        heapq.heappush(self._deadlines, (at, next(self._sequence), entry.timer))
+        self._wake()  # the scheduler may sleep past it
 
     def _spawn_settlers(self) -> None:
         """Enough reader tasks for the resolved watches, never more than the connection pool."""
@@ -757,7 +770,7 @@ class WaitingEngine:
         if not schedule.hard_limit:  # attempts only: each read is bounded by the transport
             return await self._collect_for(entry, signal, consume, max_bytes)
         entry.last_error = None
-        with anyio.move_on_after(max(0.0, schedule.hard_deadline - self.clock())):
+        with self.time.move_on_at(schedule.hard_deadline):
             return await self._collect_for(entry, signal, consume, max_bytes)
         raise self._timeout(entry, found=signal)
 
@@ -794,11 +807,8 @@ class WaitingEngine:
             )
             if cause is None:
                 cause = TimeoutError(f"S3 did not finish answering for {where} in time")
-        if self.source is not None:
-            message += (
-                f" No notification for it arrived on {self.source.queue_url} either (is the "
-                "queue subscribed to the endpoint's SuccessTopic and ErrorTopic?)."
-            )
+        if self.detector is not None:
+            message += " " + self.detector.silence()
         if entry.last_error is not None:
             message += f" S3 checks were failing; last error: {entry.last_error!r}."
         error = PollingTimeoutError(
@@ -824,11 +834,11 @@ class WaitingEngine:
         notification = found.notification
         if found.kind == "output":
             if notification is not None and notification.body is not None:
-                assert self.source is not None
+                assert self.detector is not None
                 if max_bytes is not None and len(notification.body) > max_bytes:
                     size = len(notification.body)  # as a GET would: the limit holds inline too
                     raise ResultTooLargeError(size=size, limit=max_bytes, **locations.context())
-                self.source.stats.inline_results += 1
+                self.detector.stats.inline_results += 1
                 return await self._from_memory(
                     notification.body, notification.content_type or DEFAULT_CONTENT_TYPE, consume
                 )
@@ -838,8 +848,8 @@ class WaitingEngine:
             if max_bytes is not None and found.size is not None and found.size > max_bytes:
                 raise ResultTooLargeError(size=found.size, limit=max_bytes, **locations.context())
             if notification is not None:
-                assert self.source is not None
-                self.source.stats.result_gets += 1
+                assert self.detector is not None
+                self.detector.stats.result_gets += 1
             output = await self._fetch(locations, consume, max_bytes, on_error)
             if output is None and notification is not None:
                 logger.warning(
@@ -857,8 +867,8 @@ class WaitingEngine:
             return Failed(failure_text(raw, locations.failure, cut=cut))
         if locations.failure is not None:
             if notification is not None:
-                assert self.source is not None
-                self.source.stats.result_gets += 1
+                assert self.detector is not None
+                self.detector.stats.result_gets += 1
             failed = await self.failure(locations, on_error)
             if failed is not None:
                 return failed
@@ -919,18 +929,9 @@ class WaitingEngine:
 
         In notification mode a held notification answers first.
         """
-        if self.listener is not None:
+        if self.detector is not None:
             await self._start_listener()
-            probe = Waiter(
-                routing_keys(
-                    str(locations.output),
-                    None if locations.failure is None else str(locations.failure),
-                    locations.inference_id,
-                ),
-                str(locations.output),
-                None if locations.failure is None else str(locations.failure),
-            )
-            held = self.listener.lookup(probe)
+            held = self.detector.lookup(locations)
             if held is not None:
                 kind: Literal["output", "failure"] = "output" if held.succeeded else "failure"
                 outcome = await self.collect(
@@ -938,8 +939,7 @@ class WaitingEngine:
                 )
                 if outcome is not None:
                     return outcome
-            assert self.source is not None
-            self.source.stats.safety_checks += 1
+            self.detector.stats.safety_checks += 1
         output: list[Fetched[T] | None] = []
         failed: list[Failed | None] = []
         errors: list[BaseException] = []

@@ -9,7 +9,6 @@ An entry is resolved exactly once (:meth:`Entry.resolve`); the waiter then reads
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from .._s3 import Fetched, S3Uri
 from ._outcomes import ResultLocations
 from ._schedule import Schedule
 
-__all__ = ["Broken", "Entry", "Exhausted", "Found", "Group", "Probe", "Signal"]
+__all__ = ["Broken", "Deadline", "Entry", "Exhausted", "Found", "Group", "Probe", "Signal"]
 
 ProbeKind = Literal["output", "failure"]
 
@@ -144,6 +143,19 @@ class Probe:
         schedule.release(min(probe.index for probe in entry.probes) - 1)
 
 
+class Deadline:
+    """The hard deadline of a watched entry in the engine's timer heap; ``cancel`` lets the
+    entry go at once (the heap row stays until its time, holding nothing)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry: Entry | None = entry
+
+    def cancel(self) -> None:
+        self.entry = None
+
+
 class Entry:
     """One caller's wait for one inference; resolved once."""
 
@@ -183,7 +195,7 @@ class Entry:
         self.active = False
         self.router: Callable[[Entry, Signal], None] | None = None
         self.listener_keys: list[Key] = []
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Deadline | None = None
         """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
         self.probes = [Probe(self, "output", locations.output)]
         if locations.failure is not None:

@@ -1,0 +1,206 @@
+"""The waiting engine's scheduling on virtual time: exact request counts, deterministically.
+
+The engine runs against :class:`~fakes.FakeS3` (objects in a dict, GETs and LISTs counted)
+and :class:`~fakes.FakeClock` (time jumps to the next deadline whenever the engine is idle),
+so neither a loaded machine nor the size of a delay changes what is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+
+from aiosagemaker import (
+    AsyncInferenceResponse,
+    AsyncPredictor,
+    JSONDeserializer,
+    PollingTimeoutError,
+    WaiterConfig,
+)
+from aiosagemaker._s3 import S3Uri, read_all
+from aiosagemaker._transport import Transport
+from aiosagemaker._waiting import (
+    Completed,
+    Failed,
+    RequestBudget,
+    ResultLocations,
+    WaitingEngine,
+)
+from fakes import FakeClock, FakeDetector, FakeS3
+
+OUTPUT = "s3://bucket/out/one.out"
+FAILURE = "s3://bucket/fail/one.out"
+
+pytestmark = pytest.mark.anyio
+
+
+def locations(output: str = OUTPUT, failure: str | None = FAILURE) -> ResultLocations:
+    return ResultLocations(
+        S3Uri.parse(output), None if failure is None else S3Uri.parse(failure), "id-1"
+    )
+
+
+@asynccontextmanager
+async def engine_on(
+    s3: FakeS3, clock: FakeClock, *, rate: float = 200.0, **kwargs: Any
+) -> AsyncIterator[WaitingEngine]:
+    async with clock.running():
+        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)
+        engine.start()
+        try:
+            yield engine
+        finally:
+            await engine.aclose()
+
+
+async def test_the_last_attempt_always_looks_for_a_failure() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    s3.put_object(FAILURE, b"bad input")
+    async with engine_on(s3, clock, failure_every=3) as engine:
+        outcome = await engine.wait(
+            locations(), WaiterConfig(max_attempts=2, delay=0.05), read_all, max_bytes=None
+        )
+    assert isinstance(outcome, Failed) and "bad input" in outcome.message
+    # attempts 1 and 2 are not regular failure probes; the last attempt looks anyway
+    assert s3.gets[OUTPUT] == 2  # the first check, and the output-wins GET of the failure
+    assert s3.gets[FAILURE] == 1
+
+
+async def test_failure_probes_can_be_thinned_out() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock, failure_every=3) as engine:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(
+                locations(), WaiterConfig(max_attempts=7, delay=0.02), read_all, max_bytes=None
+            )
+    assert caught.value.attempts == 7
+    assert s3.gets[OUTPUT] == 7
+    assert s3.gets[FAILURE] == 3  # attempts 3 and 6, and the last (7)
+
+
+@pytest.mark.parametrize(("delay", "seconds"), [(0.02, 0.16), (5.0, 20.0), (60.0, 240.0)])
+async def test_one_get_per_location_per_attempt(delay: float, seconds: float) -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(
+                locations(), WaiterConfig(max_attempts=5, delay=delay), read_all, max_bytes=None
+            )
+    assert caught.value.attempts == 5
+    # the time waited, on the engine's clock: four delays, or for delays under FIRST_BATCH
+    # the last check held back to be batched (0.1 s after the check before it)
+    assert caught.value.seconds == seconds
+    assert s3.gets == {OUTPUT: 5, FAILURE: 5}
+    assert sum(s3.lists.values()) == 0
+
+
+async def test_a_result_that_arrives_is_read_from_the_probing_get() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+        entry_started = clock.now()
+        async with _arrives_at(s3, clock, entry_started + 3.5, OUTPUT, b"done"):
+            outcome = await engine.wait(locations(), config, read_all, max_bytes=None)
+    assert isinstance(outcome, Completed) and outcome.fetched.value == b"done"
+    # checks at 0, 1, 2, 3 miss; the one at 4 finds it and its bytes are the result
+    assert s3.gets == {OUTPUT: 5, FAILURE: 4}  # no failure GET once the output is found
+    assert clock.elapsed == 4.0
+
+
+async def test_a_timeout_ends_the_wait_at_its_deadline_on_virtual_time() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=10.0, backoff=1.0, timeout=3600)
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(locations(), config, read_all, max_bytes=None)
+    # an hour of waiting in virtual time: one check per 10 s, the last at the deadline
+    assert caught.value.seconds == 3600 and caught.value.attempts == 361
+    assert s3.gets == {OUTPUT: 361, FAILURE: 361}
+
+
+async def test_a_watch_expires_at_its_hard_deadline_by_the_engine_clock() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    done: list[BaseException | None] = []
+    finished = anyio.Event()
+    async with engine_on(s3, clock) as engine:
+        config = WaiterConfig(max_attempts=None, delay=30.0, backoff=1.0, timeout=300)
+
+        def on_done(outcome: Any, error: BaseException | None) -> None:
+            done.append(error)
+            finished.set()
+
+        engine.watch(locations(), config, read_all, max_bytes=None, on_done=on_done)
+        with clock.move_on_at(clock.now() + 1000):
+            await finished.wait()
+    assert len(done) == 1 and isinstance(done[0], PollingTimeoutError)
+    assert clock.elapsed == 300  # no loop timer: the engine's own clock ended it
+    assert s3.gets == {OUTPUT: 11, FAILURE: 11}
+
+
+async def test_budget_caps_the_request_rate() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(50, burst_seconds=0.1, clock=clock)
+    async with clock.running():
+        for _ in range(30):
+            await budget.take()
+    # 5 burst tokens, then 25 at 50/s: 0.5 s of virtual time
+    assert clock.elapsed == pytest.approx(0.5, abs=1e-6)
+
+
+@asynccontextmanager
+async def _arrives_at(
+    s3: FakeS3, clock: FakeClock, at: float, uri: str, body: bytes
+) -> AsyncIterator[None]:
+    """Put ``body`` at ``uri`` when the virtual clock reaches ``at``."""
+
+    async def arrive() -> None:
+        await clock.sleep_until(at)
+        s3.put_object(uri, body)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(arrive)
+        yield
+
+
+async def test_a_predictor_sends_its_requests_through_a_given_transport() -> None:
+    s3 = FakeS3()
+    s3.put_object(OUTPUT, b'{"answer": 42}', "application/json")
+    transport = Transport(s3=s3, runtime=None)
+    async with AsyncPredictor(
+        "scripted", deserializer=JSONDeserializer(), transport=transport
+    ) as predictor:
+        response = AsyncInferenceResponse(predictor, OUTPUT, FAILURE)
+        assert await response.get_result(WaiterConfig(max_attempts=3, delay=0.01)) == {"answer": 42}
+    assert s3.gets[OUTPUT] >= 1  # found in memory: no aiobotocore client was made
+
+
+def test_transport_must_be_a_transport() -> None:
+    with pytest.raises(TypeError, match="transport must be"):
+        AsyncPredictor("scripted", transport=FakeS3)  # type: ignore[arg-type]
+
+
+async def test_a_detector_resolves_waits_and_s3_checks_become_a_safety_net() -> None:
+    s3, clock, detector = FakeS3(), FakeClock(), FakeDetector(safety_interval=30.0)
+    async with engine_on(s3, clock, detector=detector) as engine:
+        config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=3600)
+
+        async def announce_later() -> None:
+            await clock.sleep_until(clock.now() + 95)
+            detector.announce(OUTPUT, b"pushed")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(announce_later)
+            outcome = await engine.wait(locations(), config, read_all, max_bytes=None)
+    assert isinstance(outcome, Completed) and outcome.fetched.value == b"pushed"
+    assert clock.elapsed == 95
+    # safety-net checks at 30, 60 and 90 s instead of one a second; the body came inline
+    assert s3.gets == {OUTPUT: 3, FAILURE: 3}
+    assert detector.stats.safety_checks == 3 and detector.stats.inline_results == 1
+    assert engine.stats.found_by_notification == 1
+    assert detector.started == 1 and detector.closed == 1 and not detector.entries
+    # the engine knows no SQS: the detector is all it has
+    assert engine.listener is detector
