@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-__all__ = ["EXIT_USAGE", "OneLineParser", "fail", "positive_int"]
+__all__ = ["EXIT_USAGE", "OneLineParser", "fail", "non_negative_int", "positive_int"]
 
 EXIT_USAGE = 2
 
@@ -37,4 +37,15 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 from botocore.exceptions import NoCredentialsError
 
-from .._cli_args import OneLineParser, fail, positive_int
+from .._cli_args import OneLineParser, fail, non_negative_int, positive_int
 from .._exceptions import AsyncInferenceError, UnexpectedClientError
 from ._batch_job import MIN_OUTCOMES_FOR_RATIO, BatchJob, encode_result, retry_policy
 from ._errors import REGION_HINT, UserError, leaves, user_message
@@ -61,16 +61,6 @@ def _ratio(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 0 and < 1, got {text}")
-    return value
-
-
-def _retries(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of retries: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -165,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument(
         "--retry",
-        type=_retries,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="submit an input again, up to N times, when its inference fails with a model "

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .._cli_args import OneLineParser, fail, positive_int
+from .._cli_args import OneLineParser, fail, non_negative_int, positive_int
 from ._models import cwd_importable
 from ._spec import ConfigError
 
@@ -36,16 +36,6 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -85,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--instances",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="instance count (default 1; 0: scaled to zero, invocations queue and nothing runs)",
     )
