@@ -25,6 +25,7 @@ from aiosagemaker import (
     BytesDeserializer,
     IdentitySerializer,
     JSONDeserializer,
+    RetryPolicy,
     WaiterConfig,
 )
 from aiosagemaker.local import LocalEndpoint
@@ -203,6 +204,37 @@ async def test_close_from_another_thread_closes_the_predictor(aws_env: dict[str,
     assert len(closed) == 1
 
 
+@pytest.mark.anyio
+async def test_retry_and_cleanup_reach_map(
+    aws_env: dict[str, str], local: LocalEndpoint, s3: Any
+) -> None:
+    """A failing row is tried ``attempts`` times (new inferences); uploaded inputs are deleted."""
+    the_mapper = mapper(inline=False, retry=RetryPolicy(attempts=2, backoff=0.01), cleanup="inputs")
+    rows = [spec(i) for i in range(20)]  # row 13 fails every time
+    before = local.stats("scripted").accepted
+    inputs_before = await _inputs(s3)
+    try:
+        out = await the_mapper(pd.DataFrame({"data": rows}))
+    finally:
+        await the_mapper.aclose()
+    assert local.stats("scripted").accepted - before == 21  # 19 once, the failing one twice
+    assert out["error_type"][13] == "AsyncInferenceModelError"
+    assert out["result"].isna().sum() == 1
+    assert await _inputs(s3) == inputs_before  # the 21 uploads were deleted once read
+
+
+async def _inputs(s3: Any) -> set[str]:
+    """The input objects in the test bucket (where the mapper uploads)."""
+    keys: set[str] = set()
+    more: dict[str, str] = {}
+    while True:
+        page = await s3.list_objects_v2(Bucket=BUCKET, Prefix="async-endpoint-inputs/", **more)
+        keys |= {item["Key"] for item in page.get("Contents", [])}
+        if not page.get("IsTruncated"):
+            return keys
+        more = {"ContinuationToken": page["NextContinuationToken"]}
+
+
 def test_cluster_figures_are_divided_among_actors() -> None:
     the_mapper = mapper(
         num_actors=4, cluster_s3_requests_per_second=100, cluster_max_concurrency=64
@@ -222,6 +254,8 @@ def test_cluster_figures_are_divided_among_actors() -> None:
         ({"result_format": "csv"}, ValueError, "'json' or 'raw'"),
         ({"endpoint_urls": {"s3": "localhost:9000"}}, ValueError, "http:// or https://"),
         ({"concurrency": 0}, ValueError, "concurrency"),
+        ({"retry": 2}, TypeError, "RetryPolicy"),
+        ({"cleanup": "everything"}, ValueError, "'inputs' or 'all'"),
     ],
 )
 def test_bad_arguments_are_refused_at_construction(

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import anyio
 
 from ._config import WaiterConfig, check_positive
+from ._policies import RetryPolicy
 from ._predictor import AsyncPredictor
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND
@@ -140,6 +141,12 @@ class AsyncInferenceMapper:
             (bytes) makes that row an error that names its S3 location. ``"raw"``: the
             decoded object as it is (use it for bytes or str results).
         initial_args: InvokeEndpointAsync arguments for every request.
+        retry: Resubmit failed inferences as :meth:`AsyncPredictor.map` does (a
+            :class:`~aiosagemaker.RetryPolicy`); a row's outcome is its last attempt's.
+        cleanup: ``"inputs"`` or ``"all"``, as for :meth:`AsyncPredictor.map`: delete what the
+            actor uploaded (and with ``"all"`` the result objects) once read. ``map``'s
+            ``max_failure_ratio`` is not offered here: a failure is a row, and a job that must
+            stop on failures can check the ``error_type`` column.
         region_name: AWS region of every client (default: the standard chain).
         endpoint_urls: Endpoint URL per service name (``"s3"``, ``"sagemaker-runtime"``,
             ``"sagemaker"``, ``"sts"``, ``"sqs"``); default: the standard chain, including
@@ -172,6 +179,8 @@ class AsyncInferenceMapper:
         waiter_config: WaiterConfig | None = None,
         result_format: ResultFormat = "json",
         initial_args: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        cleanup: Literal["inputs", "all"] | None = None,
         region_name: str | None = None,
         endpoint_urls: Mapping[str, str] | None = None,
         num_actors: int = 1,
@@ -198,6 +207,10 @@ class AsyncInferenceMapper:
             raise TypeError(
                 f"waiter_config must be a WaiterConfig or None, got {type(waiter_config).__name__}"
             )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+        if cleanup not in (None, "inputs", "all"):
+            raise ValueError(f"cleanup must be None, 'inputs' or 'all', got {cleanup!r}")
         if on_close is not None and not callable(on_close):
             raise TypeError(f"on_close must be callable, got {type(on_close).__name__}")
         urls = _check_urls(endpoint_urls)
@@ -229,6 +242,8 @@ class AsyncInferenceMapper:
         self.waiter_config = waiter_config
         self.result_format: ResultFormat = result_format
         self.initial_args = initial_args
+        self.retry = retry
+        self.cleanup: Literal["inputs", "all"] | None = cleanup
         self._on_close = on_close
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -261,6 +276,8 @@ class AsyncInferenceMapper:
                 concurrency=self.concurrency,
                 waiter_config=self.waiter_config,
                 initial_args=self.initial_args,
+                retry=self.retry,
+                cleanup=self.cleanup,
             ) as run:
                 async for outcome in run:
                     held[0] -= 1
