@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from botocore.config import Config
 
-from helpers import FAST, make_predictor
+from helpers import FAST, make_predictor, until
+from s3_fault_proxy import Fault, S3FaultProxy
 
 pytestmark = pytest.mark.anyio
 
@@ -29,3 +31,22 @@ async def test_a_found_result_is_read_while_uploads_hold_every_shared_slot(
                 transport.limiter.release_on_behalf_of(upload)
         assert predictor.engine_stats.found_by_list >= 1
 
+
+async def test_invokes_in_flight_are_bounded_by_max_concurrency(
+    aws_env: dict[str, str], runtime_proxy: S3FaultProxy
+) -> None:
+    # the pool (10) would let 6 invokes through at once; max_concurrency=2 bounds them
+    hold = Fault("POST", "async-invocations", after_forward="hang", hang=5.0, times=2)
+    runtime_proxy.add(hold)
+    config = Config(max_pool_connections=10)
+    async with make_predictor(max_concurrency=2, client_config=config) as predictor:
+        async with anyio.create_task_group() as tasks:
+            for index in range(6):
+                tasks.start_soon(predictor.predict_async, {"output": index})
+            await until(lambda: predictor._invokes is not None)
+            invokes = predictor._invokes
+            assert invokes is not None
+            await until(lambda: hold.hits == 2, deadline=30)  # two held at the server
+            assert invokes.statistics().tasks_waiting == 4
+            assert runtime_proxy.count("POST", "async-invocations") == 2
+        assert runtime_proxy.count("POST", "async-invocations") == 6
