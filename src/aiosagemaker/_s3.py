@@ -349,9 +349,7 @@ class S3Transport:
         read of a result that a notification or a check found (not queued behind uploads).
         """
         return await self._with_retries(
-            lambda: self.get_once(
-                uri, consume, max_bytes=max_bytes, detecting=False, found=found
-            ),
+            lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False, found=found),
             uri,
             "read",
             context,
