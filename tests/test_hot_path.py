@@ -1,11 +1,19 @@
-"""The hot path: found results are read ahead of queued uploads; invokes in flight are bounded."""
+"""The hot path: found results read ahead of queued uploads, invokes in flight bounded, and
+the batch command's start-up objects kept out of garbage collections."""
 
 from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 from botocore.config import Config
 
+from aiosagemaker._cli._batch_job import BatchJob
+from conftest import BUCKET, GATES
 from helpers import FAST, make_predictor, until
 from s3_fault_proxy import Fault, S3FaultProxy
 
@@ -52,3 +60,35 @@ async def test_invokes_in_flight_are_bounded_by_max_concurrency(
             )
             assert runtime_proxy.count("POST", "async-invocations") == 2
         assert runtime_proxy.count("POST", "async-invocations") == 6
+
+
+def test_the_batch_command_keeps_start_up_objects_out_of_gc_while_it_runs(
+    aws_env: dict[str, str], tmp_path: Path, gate: Callable[[], str]
+) -> None:
+    # a plain test: the command runs in a process of its own, where blocking calls are fine
+    name = gate()
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps({"gate": name, "output": i}) + "\n" for i in range(3)))
+    job = BatchJob(
+        "scripted",
+        inputs,
+        tmp_path / "out.jsonl",
+        tmp_path / "out.jsonl.state.db",
+        bucket=BUCKET,
+        waiter_config=FAST,
+        progress=False,
+        freeze_gc=True,
+    )
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(job.run)
+            try:
+                await until(lambda: gc.get_freeze_count() > 0, deadline=60)  # predictor open
+            finally:
+                GATES[name].open()
+
+    assert gc.get_freeze_count() == 0
+    anyio.run(run)
+    assert gc.get_freeze_count() == 0  # unfrozen when the run ends
+    assert job.ok == 3
