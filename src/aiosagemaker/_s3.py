@@ -236,7 +236,8 @@ class S3Transport:
         limiter: Bounds concurrent S3 requests below the connection pool size (uploads and
             result reads); detection requests have their own, smaller limiter
             (:func:`detection_slots`), and the client's pool has room for both, so a burst of
-            uploads never starves the search for results.
+            uploads never starves the search for results; a result that has been found is
+            read with a free token of either (``get(..., found=True)``).
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
