@@ -234,6 +234,7 @@ async def run_stages(args: argparse.Namespace) -> dict[str, Any]:
         serializer=aiosagemaker.JSONSerializer(),
         deserializer=aiosagemaker.JSONDeserializer(),
         waiter_config=waiter,
+        inline=False,  # the stages include the upload (inline="auto" is the default)
         **kwargs,
     )
     errors: list[str] = []

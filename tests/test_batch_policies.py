@@ -275,7 +275,7 @@ async def test_cleanup_inputs_deletes_only_what_map_uploaded(
     given = f"s3://{BUCKET}/{prefix}/user-given.json"
     await s3.put_object(Bucket=BUCKET, Key=key_of(given), Body=json.dumps(tries(0, "mine")))
     payloads = [tries(i % 2, i) for i in range(8)] + [{"fatal": "kept"}]
-    async with make_predictor(flaky, input_prefix=prefix) as predictor:
+    async with make_predictor(flaky, input_prefix=prefix, inline=False) as predictor:
         mine = await (await predictor.predict_async(input_path=given))
         async with predictor.map(payloads, retry=QUICK, cleanup="inputs") as run:
             outcomes = [o async for o in run]
@@ -299,7 +299,7 @@ async def test_cleanup_all_deletes_inputs_and_read_results(
     given = f"s3://{BUCKET}/{prefix}/user-given.json"
     await s3.put_object(Bucket=BUCKET, Key=key_of(given), Body=json.dumps(tries(0, "mine")))
     payloads = [tries(0, i) for i in range(6)] + [{"fatal": "read"}]
-    async with make_predictor(flaky, input_prefix=prefix) as predictor:
+    async with make_predictor(flaky, input_prefix=prefix, inline=False) as predictor:
         user = await predictor.predict_async(input_path=given)
         assert await user == "mine"
         async with predictor.map(payloads, cleanup="all") as run:

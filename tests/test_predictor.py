@@ -57,7 +57,7 @@ async def test_pass_through_input_path(
 async def test_predict_with_data_uploads_with_the_sdk_key_layout(
     aws_env: dict[str, str], s3: Any, runtime_proxy: S3FaultProxy
 ) -> None:
-    async with make_predictor() as predictor:
+    async with make_predictor(inline=False) as predictor:
         result = await predictor.predict({"output": {"ok": True}})
     assert result == {"ok": True}
     location = invoke_headers(runtime_proxy)[H + "inputlocation"]
@@ -180,7 +180,7 @@ async def test_initial_args_pass_through_and_override(
 async def test_default_bucket_comes_from_sts(
     aws_env: dict[str, str], runtime_proxy: S3FaultProxy, local: LocalEndpoint
 ) -> None:
-    async with make_predictor(default_bucket=None) as predictor:
+    async with make_predictor(default_bucket=None, inline=False) as predictor:
         assert await predictor.predict({"output": "x"}) == "x"
         assert predictor.default_bucket == f"sagemaker-{local.region}-{local.account_id}"
     location = invoke_headers(runtime_proxy)[H + "inputlocation"]
@@ -192,11 +192,13 @@ async def test_default_bucket_is_created_only_when_allowed(
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
     expected = f"sagemaker-eu-west-3-{local.account_id}"
-    async with make_predictor(default_bucket=None) as predictor:
+    async with make_predictor(default_bucket=None, inline=False) as predictor:
         with pytest.raises(UnexpectedClientError, match="create_default_bucket=True") as caught:
             await predictor.predict_async({"output": 1})
     assert expected in str(caught.value)
-    async with make_predictor(default_bucket=None, create_default_bucket=True) as predictor:
+    async with make_predictor(
+        default_bucket=None, create_default_bucket=True, inline=False
+    ) as predictor:
         assert await predictor.predict({"output": 2}) == 2
         assert predictor.default_bucket == expected
 
@@ -213,7 +215,7 @@ async def test_unknown_endpoint(aws_env: dict[str, str], s3_proxy: S3FaultProxy)
 async def test_missing_bucket_fails_before_invoking(
     aws_env: dict[str, str], runtime_proxy: S3FaultProxy
 ) -> None:
-    async with make_predictor(default_bucket="no-such-bucket-here") as predictor:
+    async with make_predictor(default_bucket="no-such-bucket-here", inline=False) as predictor:
         with pytest.raises(UnexpectedClientError, match="does not exist") as caught:
             await predictor.predict_async({"output": 1})
     assert caught.value.code == "NoSuchBucket"
@@ -225,7 +227,7 @@ async def test_access_denied_on_upload(
     aws_env: dict[str, str], s3_proxy: S3FaultProxy, runtime_proxy: S3FaultProxy
 ) -> None:
     s3_proxy.add(Fault("PUT", "/async-endpoint-inputs/", status=403, code="AccessDenied"))
-    async with make_predictor() as predictor:
+    async with make_predictor(inline=False) as predictor:
         with pytest.raises(UnexpectedClientError, match="s3:PutObject") as caught:
             await predictor.predict_async({"output": 1})
     assert caught.value.code == "AccessDenied"

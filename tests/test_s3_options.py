@@ -65,7 +65,7 @@ async def test_every_request_carries_the_owner_and_uploads_the_extras(
     aws_env: dict[str, str], s3: Any, s3_proxy: S3FaultProxy, detection: str
 ) -> None:
     async with make_predictor(
-        upload_extra_args=EXTRA, expected_bucket_owner=OWNER, detection=detection
+        upload_extra_args=EXTRA, expected_bucket_owner=OWNER, detection=detection, inline=False
     ) as predictor:
         response = await predictor.predict_async({"output": "kept"})
         assert await response.get_result(FAST) == "kept"

@@ -200,10 +200,14 @@ class AsyncPredictor:
         client_config: A botocore/aiobotocore ``Config`` merged over the library's defaults.
         waiter_config: What ``await response`` and ``predict`` wait with by default.
         inline: Send payloads of at most 128,000 bytes in the request instead of uploading
-            them: True, False, or "auto" (inline when botocore supports it and it fits).
+            them: "auto" (default: inline when botocore supports ``Body``, >= 1.43.29, and
+            the payload fits; else uploaded), True (always inline), or False (always upload,
+            as the SDK does; the input is then kept in S3).
         create_default_bucket: Create the default bucket when it does not exist.
-        max_concurrency: Most S3 requests in flight at once; also the connection pool size
-            unless ``client_config`` sets one (default: the pool size, 64).
+        max_concurrency: Most S3 requests in flight at once, and most InvokeEndpointAsync
+            requests in flight at once (others wait their turn, their payloads not yet sent);
+            also the connection pool size unless ``client_config`` sets one (default: the
+            pool size, 64).
         transient_retries: Retries of one S3 request on throttling, 5xx or connection errors.
         failure_check_every: Poll the failure location only every n-th attempt (and on the
             last): fewer S3 requests when failures are rare, failures seen up to n - 1 poll
@@ -259,7 +263,7 @@ class AsyncPredictor:
         input_prefix: str = "async-endpoint-inputs",
         client_config: Any = None,
         waiter_config: WaiterConfig = DEFAULT_WAITER_CONFIG,
-        inline: bool | Literal["auto"] = False,
+        inline: bool | Literal["auto"] = "auto",
         create_default_bucket: bool = False,
         max_concurrency: int | None = None,
         transient_retries: int = 3,
@@ -340,6 +344,7 @@ class AsyncPredictor:
         self._open_lock: anyio.Lock | None = None
         self._runtime: Any = None
         self._transport: S3Requests | None = None
+        self._invokes: anyio.CapacityLimiter | None = None
         self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
@@ -382,6 +387,7 @@ class AsyncPredictor:
         await self._callbacks.cancel_watches()
         stack, self._stack = self._stack, None
         self._runtime = self._transport = self._engine = None
+        self._invokes = None
         if stack is not None:
             await stack.aclose()
         await self._callbacks.aclose()
@@ -783,9 +789,11 @@ class AsyncPredictor:
             if field in args and not self._supports(field):
                 raise UnsupportedFeatureError(self._too_old(field))
         runtime = self._runtime
+        invokes = self._invoke_limiter()
 
         async def call() -> dict[str, Any]:
-            response: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
+            async with invokes:
+                response: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
             return response
 
         try:
@@ -805,6 +813,14 @@ class AsyncPredictor:
             if isinstance(error, ParamValidationError):
                 raise self._not_sent(error) from error
             raise self._invoke_error(error) from error
+
+    def _invoke_limiter(self) -> anyio.CapacityLimiter:
+        """Bounds InvokeEndpointAsync requests in flight to ``max_concurrency`` (default: the
+        pool size): inline bodies then wait here, not all at once inside the HTTP client."""
+        if self._invokes is None:
+            limit = self._max_concurrency or self._factory.max_pool_connections
+            self._invokes = anyio.CapacityLimiter(limit)
+        return self._invokes
 
     def _not_sent(self, error: BaseException) -> RequestNotSentError:
         """The typed error of a request that provably never left the client."""

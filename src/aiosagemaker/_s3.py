@@ -257,6 +257,7 @@ class S3Requests(Protocol):
         *,
         max_bytes: int | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        found: bool = False,
         **context: Any,
     ) -> Fetched[T] | None: ...
 
@@ -279,7 +280,8 @@ class S3Transport:
         limiter: Bounds concurrent S3 requests below the connection pool size (uploads and
             result reads); detection requests have their own, smaller limiter
             (:func:`detection_slots`), and the client's pool has room for both, so a burst of
-            uploads never starves the search for results.
+            uploads never starves the search for results; a result that has been found is
+            read with a free token of either (``get(..., found=True)``).
         max_retries: Transient errors tolerated per ``get`` / ``put`` before giving up.
         retry_delay: First backoff delay in seconds (doubles, capped at 2 s).
         on_throttle: Called whenever S3 answers SlowDown / 503 (the request budget listens).
@@ -328,10 +330,12 @@ class S3Transport:
         *,
         max_bytes: int | None = None,
         detecting: bool = True,
+        found: bool = False,
     ) -> Fetched[T] | None:
         """One GET of ``uri``; None when the key does not exist; botocore errors as raised.
 
         ``detecting``: a probe of the waiting engine (its limiter); False for a result read.
+        ``found``: a result read that detection triggered (:meth:`_acquire_found`).
 
         ``consume`` gets a :class:`ReadBody`: ``max_bytes`` is enforced while reading too,
         and a GET or a read without progress for :attr:`stall_timeout` raises
@@ -341,8 +345,11 @@ class S3Transport:
             ObjectTooLarge: the object is larger than ``max_bytes`` (announced by its
                 Content-Length: the body is not read; else as soon as reading passes it).
         """
-        limiter = self.detection_limiter if detecting else self.limiter
-        await self._acquire(limiter)
+        if found:
+            limiter = await self._acquire_found()
+        else:
+            limiter = self.detection_limiter if detecting else self.limiter
+            await self._acquire(limiter)
         self._count("GetObject")
         try:
             try:
@@ -377,15 +384,17 @@ class S3Transport:
         *,
         max_bytes: int | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        found: bool = False,
         **context: Any,
     ) -> Fetched[T] | None:
         """GET ``uri`` and run ``consume`` on its body; None when the key does not exist yet.
 
         Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
-        ``on_error`` is told of every S3 error, the retried ones included.
+        ``on_error`` is told of every S3 error, the retried ones included. ``found``: the
+        read of a result that a notification or a check found (not queued behind uploads).
         """
         return await self._with_retries(
-            lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False),
+            lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False, found=found),
             uri,
             "read",
             context,
@@ -449,6 +458,23 @@ class S3Transport:
             limiter.acquire_nowait()
         except anyio.WouldBlock:
             await limiter.acquire()
+
+    async def _acquire_found(self) -> anyio.CapacityLimiter:
+        """A token for reading a found result: a free shared one, else a detection slot.
+
+        Uploads queue first-come-first-served in the shared limiter; a result that has been
+        found waits only for the detection slots (LIST pages, probes, other found results),
+        so it is never queued behind every upload not yet sent. Both limiters fit in the
+        connection pool together (:func:`detection_slots`).
+        """
+        for limiter in (self.limiter, self.detection_limiter):
+            try:
+                limiter.acquire_nowait()
+            except anyio.WouldBlock:
+                continue
+            return limiter
+        await self.detection_limiter.acquire()
+        return self.detection_limiter
 
     async def _with_retries(
         self,

@@ -286,6 +286,7 @@ async def _batch(args: argparse.Namespace) -> int:
         inline=False if args.no_inline else "auto",
         session=await _session(args.region),
         progress=not args.no_progress,
+        freeze_gc=True,
         max_failure_ratio=args.max_failure_ratio,
         retry=retry_policy(args.retry, args.retry_on),
         cleanup=args.cleanup,

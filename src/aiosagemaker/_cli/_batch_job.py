@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import importlib
 import importlib.util
 import json
@@ -121,6 +122,9 @@ class BatchJob:
     max_failure_ratio: float | None = None
     retry: RetryPolicy | None = None
     cleanup: Literal["inputs", "all"] | None = None
+    freeze_gc: bool = False
+    """``gc.freeze()`` once the predictor is open (its clients and service models then stay
+    out of every garbage collection of the run); undone when the run ends."""
 
     ok: int = 0
     failed: int = 0
@@ -222,15 +226,18 @@ class BatchJob:
         self._index_of: dict[int, int] = {}
         self._doomed: list[S3Uri] = []
         progress = _Progress(scan.payloads - kept) if self.progress else None
-        async with AsyncPredictor(
-            self.endpoint,
-            session=self.session,
-            serializer=IdentitySerializer(self.content_type),
-            deserializer=BytesDeserializer(accept=self.accept),
-            default_bucket=self.bucket,
-            waiter_config=self.waiter_config,
-            inline=self.inline,
-        ) as predictor:
+        async with (
+            AsyncPredictor(
+                self.endpoint,
+                session=self.session,
+                serializer=IdentitySerializer(self.content_type),
+                deserializer=BytesDeserializer(accept=self.accept),
+                default_bucket=self.bucket,
+                waiter_config=self.waiter_config,
+                inline=self.inline,
+            ) as predictor,
+            _frozen_gc(self.freeze_gc),
+        ):
             self._predictor = predictor
             self._choose_locations = predictor._supports("Filename") and predictor._supports(
                 "S3OutputPathExtension"
@@ -424,6 +431,19 @@ class BatchJob:
         await self._state.flush()  # deleted only once their content is durable
         for uri in doomed:
             await delete_quietly(transport, uri)
+
+
+@contextlib.asynccontextmanager
+async def _frozen_gc(freeze: bool) -> AsyncIterator[None]:
+    """Everything alive now is left out of garbage collections until the block ends."""
+    if not freeze:
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _error_type(line: str | None) -> str | None:

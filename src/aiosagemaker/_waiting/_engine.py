@@ -829,6 +829,9 @@ class WaitingEngine:
     ) -> Outcome[T] | None:
         """Read what ``found`` announced: one GET at most (none for a body in hand).
 
+        The GETs take a free shared S3 slot or else a detection slot: a found result is not
+        queued behind uploads (:meth:`.S3Transport.get` with ``found``).
+
         ``on_error`` is told of every S3 error of these reads (retried ones included).
         """
         notification = found.notification
@@ -850,7 +853,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            output = await self._fetch(locations, consume, max_bytes, on_error)
+            output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
             if output is None and notification is not None:
                 logger.warning(
                     "notification says %s completed but the object is not there yet",
@@ -858,7 +861,7 @@ class WaitingEngine:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        output = await self._fetch(locations, consume, max_bytes, on_error)
+        output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
         if output is not None:
             return Completed(output)
         if found.fetched is not None and isinstance(found.fetched.value, tuple):
@@ -869,7 +872,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            failed = await self.failure(locations, on_error)
+            failed = await self.failure(locations, on_error, found=True)
             if failed is not None:
                 return failed
         if notification is not None:
@@ -888,6 +891,8 @@ class WaitingEngine:
         consume: Consume[T],
         max_bytes: int | None,
         on_error: Callable[[BaseException], None] | None = None,
+        *,
+        found: bool = False,
     ) -> Fetched[T] | None:
         try:
             return await self.transport.get(
@@ -895,6 +900,7 @@ class WaitingEngine:
                 consume,
                 max_bytes=max_bytes,
                 on_error=on_error,
+                found=found,
                 **locations.context(),
             )
         except ObjectTooLarge as large:
@@ -907,14 +913,18 @@ class WaitingEngine:
         self,
         locations: ResultLocations,
         on_error: Callable[[BaseException], None] | None = None,
+        *,
+        found: bool = False,
     ) -> Failed | None:
-        """GET the failure file (its first :data:`FAILURE_TEXT_MAX_BYTES`)."""
+        """GET the failure file (its first :data:`FAILURE_TEXT_MAX_BYTES`); ``found``: the
+        read of what a notification or a check announced (the transport's read priority)."""
         if locations.failure is None:
             return None
         fetched = await self.transport.get(
             locations.failure,
             read_prefix(FAILURE_TEXT_MAX_BYTES),
             on_error=on_error,
+            found=found,
             **locations.context(),
         )
         if fetched is None:
