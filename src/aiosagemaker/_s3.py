@@ -391,7 +391,7 @@ class S3Transport:
 
         Transient errors are retried; the rest raise :class:`UnexpectedClientError`.
         ``on_error`` is told of every S3 error, the retried ones included. ``found``: the
-        read of a result that a notification or a check found (not queued behind uploads).
+        read of a result a notification announced (not queued behind uploads).
         """
         return await self._with_retries(
             lambda: self.get_once(uri, consume, max_bytes=max_bytes, detecting=False, found=found),

@@ -829,12 +829,15 @@ class WaitingEngine:
     ) -> Outcome[T] | None:
         """Read what ``found`` announced: one GET at most (none for a body in hand).
 
-        The GETs take a free shared S3 slot or else a detection slot: a found result is not
-        queued behind uploads (:meth:`.S3Transport.get` with ``found``).
+        After a notification the GETs take a free shared S3 slot or else a detection slot, so
+        a notified result is not queued behind uploads (:meth:`.S3Transport.get` with
+        ``found``); a result a check found reads as before (the listed-but-missing back-off
+        counts on the shared limiter's pace).
 
         ``on_error`` is told of every S3 error of these reads (retried ones included).
         """
         notification = found.notification
+        notified = notification is not None
         if found.kind == "output":
             if notification is not None and notification.body is not None:
                 assert self.detector is not None
@@ -853,7 +856,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
+            output = await self._fetch(locations, consume, max_bytes, on_error, found=notified)
             if output is None and notification is not None:
                 logger.warning(
                     "notification says %s completed but the object is not there yet",
@@ -861,7 +864,7 @@ class WaitingEngine:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
+        output = await self._fetch(locations, consume, max_bytes, on_error, found=notified)
         if output is not None:
             return Completed(output)
         if found.fetched is not None and isinstance(found.fetched.value, tuple):
@@ -872,7 +875,7 @@ class WaitingEngine:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            failed = await self.failure(locations, on_error, found=True)
+            failed = await self.failure(locations, on_error, found=notified)
             if failed is not None:
                 return failed
         if notification is not None:
