@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -181,23 +181,24 @@ class Relay:
     sqs: Any
     spy_url: str
     target_url: str
+    held: dict[str, str] = field(default_factory=dict)
+    """Notifications received while looking for another one, by inference id."""
 
     async def take(self, response: AsyncInferenceResponse) -> str:
-        """The body of the real notification about ``response`` (other messages dropped)."""
+        """The body of the real notification about ``response`` (others kept for later)."""
         with anyio.fail_after(20):
-            while True:
+            while response.inference_id not in self.held:
                 received = await self.sqs.receive_message(
                     QueueUrl=self.spy_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
                 )
-                found = None
                 for message in received.get("Messages", []):
                     await self.sqs.delete_message(
                         QueueUrl=self.spy_url, ReceiptHandle=message["ReceiptHandle"]
                     )
-                    if parse_message(message["Body"]).inference_id == response.inference_id:
-                        found = str(message["Body"])
-                if found is not None:
-                    return found
+                    inference_id = parse_message(message["Body"]).inference_id
+                    if inference_id is not None:
+                        self.held[inference_id] = str(message["Body"])
+            return self.held.pop(response.inference_id)
 
     async def send(self, body: str, copies: int = 1) -> None:
         for _ in range(copies):
