@@ -31,8 +31,8 @@ async def test_invokes_in_flight_are_bounded_by_max_concurrency(
         async with anyio.create_task_group() as tasks:
             for index in range(6):
                 tasks.start_soon(predictor.predict_async, {"output": index})
-            await until(lambda: predictor._invokes is not None)
-            invokes = predictor._invokes
+            await until(lambda: predictor._invoker.limiter is not None)
+            invokes = predictor._invoker.limiter
             assert invokes is not None
             # two held at the server, four waiting their turn (uploaded first on botocore 1.40)
             await until(

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
-import secrets
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
@@ -14,51 +11,26 @@ from types import TracebackType
 from typing import Any, Literal
 
 import anyio
-from botocore.exceptions import (
-    ClientError,
-    CredentialRetrievalError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
 from . import _management
-from ._aws_errors import describe_transport, error_code, error_message
 from ._batch import BatchProgress, BatchRun
 from ._callbacks import CallbackRunner
 from ._clients import ClientFactory
 from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
-from ._exceptions import (
-    AsyncInferenceError,
-    EndpointNotFoundError,
-    InvalidRequestError,
-    InvalidTokenError,
-    RequestNotSentError,
-    SubmissionUncertainError,
-    UnexpectedClientError,
-    UnsupportedFeatureError,
-)
-from ._limits import INLINE_BODY_MAX_BYTES, S3_OUTPUT_PATH_EXTENSION_MAX
+from ._exceptions import InvalidTokenError
 from ._notifications import NotificationQueue
 from ._policies import RetryPolicy
+from ._request_args import RequestArgs, send_inline, supports, to_payload
 from ._response import AsyncInferenceResponse, ResponseBinding
 from ._s3 import S3Requests, S3Uri, check_bucket, input_key
 from ._scaling import timeout_explainer
-from ._submission import (
-    SUBMIT_POLICIES,
-    NotSent,
-    OutputNaming,
-    Refused,
-    SubmitPolicy,
-    Submitter,
-    Uncertain,
-    naming_key,
-)
+from ._submission import SUBMIT_POLICIES, Invoker, SubmitPolicy, Submitter
 from ._telemetry import Telemetry
 from ._tokens import ResultPrefixes, decode_token, token_key
 from ._transport import Transport, open_transport
 from ._types import Deserializer, Serializer
+from ._validation import check_prefix, check_retries
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
 from .serializers import IdentitySerializer
@@ -67,123 +39,10 @@ __all__ = ["AsyncPredictor"]
 
 logger = logging.getLogger("aiosagemaker")
 
-_NEW_FIELDS = {
-    "Body": "1.43.29",
-    "Filename": "1.42.54",
-    "S3OutputPathExtension": "1.42.54",
-}
 _UNSET: Any = object()
 
 DEFAULT_MAX_RESULT_BYTES = 256 * 1024 * 1024
 """``get_result`` refuses results larger than this (256 MiB); ``download`` streams any size."""
-ROTATE_EVERY = 1000
-"""Submissions per output sub-prefix: each listing then pages through at most this many keys."""
-_EXTENSION_PATTERN = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _check_retries(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"transient_retries must be an int (retries per request, 0 for none), got "
-            f"{type(value).__name__}: {value!r}"
-        )
-    if value < 0:
-        raise ValueError(f"transient_retries must be >= 0 (0 for no retries), got {value}")
-    return value
-
-
-def _check_prefix(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(
-            f"input_prefix must be a string (the key prefix of uploaded inputs; '' for none), "
-            f"got {type(value).__name__}"
-        )
-    if _CONTROL.search(value):
-        raise ValueError(f"input_prefix must not contain control characters, got {value!r}")
-    return value
-
-
-_PRINTABLE = re.compile(r"[\x20-\x7e]*")
-_HEADER_ARGS = ("ContentType", "Accept", "CustomAttributes")
-_HEADER_MAX = 1024
-
-
-def _check_inference_id(value: object) -> str:
-    """The service's rule: 1-64 printable ASCII characters, the first not a space."""
-    if not isinstance(value, str):
-        raise InvalidRequestError(
-            f"inference_id must be a str, got {type(value).__name__}; the request was not sent"
-        )
-    if not 1 <= len(value) <= 64 or not _PRINTABLE.fullmatch(value) or value[0] == " ":
-        raise InvalidRequestError(
-            f"inference_id must be 1-64 printable ASCII characters (no newline or other control "
-            f"character, not starting with a space), got {value!r}; the request was not sent"
-        )
-    return value
-
-
-def _check_headers(args: Mapping[str, Any]) -> None:
-    """String arguments sent as HTTP headers: printable ASCII, at most 1024 characters."""
-    for name in _HEADER_ARGS:
-        value = args.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise InvalidRequestError(
-                f"{name} must be a str (it is sent as an HTTP header), got "
-                f"{type(value).__name__}; the request was not sent"
-            )
-        if len(value) > _HEADER_MAX or not _PRINTABLE.fullmatch(value):
-            raise InvalidRequestError(
-                f"{name} must be at most {_HEADER_MAX} printable ASCII characters (it is sent as "
-                f"an HTTP header: no newline or other control character), got {value[:80]!r}"
-                f"{'...' if len(value) > 80 else ''}; the request was not sent"
-            )
-
-
-def _accept_header(accept: str | tuple[str, ...] | list[str]) -> str:
-    """A str ACCEPT is sent as it is; a sequence is joined (the SDK joins a str's characters)."""
-    return accept if isinstance(accept, str) else ", ".join(accept)
-
-
-def _to_payload(serialized: Any) -> bytes | Any:
-    """Serializer output as bytes, or the readable file object itself."""
-    if isinstance(serialized, str):
-        return serialized.encode("utf-8")
-    if isinstance(serialized, (bytes, bytearray, memoryview)):
-        return bytes(serialized)
-    if hasattr(serialized, "read"):
-        return serialized
-    raise TypeError(
-        f"the serializer returned {type(serialized).__name__}; it must return bytes, str or a "
-        "readable file-like object"
-    )
-
-
-def _extension_base(extension: str | None) -> str | None:
-    """The validated per-predictor ``S3OutputPathExtension`` ("auto": a random one)."""
-    if extension is None:
-        return None
-    if extension == "auto":
-        return f"aiosagemaker-{secrets.token_hex(4)}"
-    if not isinstance(extension, str):
-        raise TypeError(
-            "output_path_extension must be a string, 'auto' or None, got "
-            f"{type(extension).__name__}"
-        )
-    stripped = extension.strip("/")
-    if (
-        not stripped
-        or len(stripped) > S3_OUTPUT_PATH_EXTENSION_MAX - 16
-        or not _EXTENSION_PATTERN.match(stripped)
-    ):
-        raise ValueError(
-            f"output_path_extension must be 1-{S3_OUTPUT_PATH_EXTENSION_MAX - 16} characters of "
-            f"letters, digits and !_.*'()/- (not starting with s3: or https:), got {extension!r}; "
-            "pass None to send none"
-        )
-    return stripped
 
 
 class AsyncPredictor:
@@ -306,8 +165,7 @@ class AsyncPredictor:
         check_positive("s3_requests_per_second", s3_requests_per_second)
         if detection not in ("auto", "list", "get"):
             raise ValueError(f"detection must be 'auto', 'list' or 'get', got {detection!r}")
-        self._extension = _extension_base(output_path_extension)
-        self._extension_explicit = output_path_extension not in (None, "auto")
+        self._request_args = RequestArgs(output_path_extension)
         if submit_retries not in SUBMIT_POLICIES:
             raise ValueError(
                 f"submit_retries must be 'at-most-once' or 'at-least-once', got {submit_retries!r}"
@@ -324,27 +182,22 @@ class AsyncPredictor:
         self.serializer = serializer
         self.deserializer = deserializer
         self.default_bucket = default_bucket
-        self.input_prefix = _check_prefix(input_prefix)
+        self.input_prefix = check_prefix(input_prefix)
         self.waiter_config = waiter_config
         self.inline = inline
         self.create_default_bucket = create_default_bucket
         self.notifications = notifications
         self._factory = ClientFactory(session, client_config, max_pool_connections=max_concurrency)
         self._max_concurrency = max_concurrency
-        self._transient_retries = _check_retries(transient_retries)
-        self._submitter = Submitter(submit_retries, self._transient_retries)
-        self._naming = OutputNaming()
-        self._describe_lock: anyio.Lock | None = None
+        self._transient_retries = check_retries(transient_retries)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure_check_every = failure_check_every
         self._requests_per_second = float(s3_requests_per_second)
         self._detection: Detection = detection
-        self._submitted = 0
         self._stack: AsyncExitStack | None = None
         self._open_lock: anyio.Lock | None = None
         self._runtime: Any = None
         self._transport: S3Requests | None = None
-        self._invokes: anyio.CapacityLimiter | None = None
         self._engine: WaitingEngine | None = None
         self._bucket_lock: anyio.Lock | None = None
         self.max_result_bytes = max_result_bytes
@@ -353,6 +206,13 @@ class AsyncPredictor:
         self._result_prefixes = ResultPrefixes()
         for prefix in result_prefixes or ():
             self._result_prefixes.add(prefix, what="result_prefixes entry")
+        self._invoker = Invoker(
+            endpoint_name,
+            Submitter(submit_retries, self._transient_retries),
+            self._factory,
+            self._result_prefixes,
+            limit=max_concurrency or self._factory.max_pool_connections,
+        )
         if transport is not None and not isinstance(transport, Transport):
             raise TypeError(
                 "transport must be an aiosagemaker Transport or None, got "
@@ -387,7 +247,7 @@ class AsyncPredictor:
         await self._callbacks.cancel_watches()
         stack, self._stack = self._stack, None
         self._runtime = self._transport = self._engine = None
-        self._invokes = None
+        self._invoker.close()
         if stack is not None:
             await stack.aclose()
         await self._callbacks.aclose()
@@ -499,7 +359,13 @@ class AsyncPredictor:
                 "pass data=<payload> or input_path='s3://bucket/key'"
             )
         target = None if input_path is None else S3Uri.parse(input_path, what="input_path")
-        args = self._request_args(initial_args, inference_id or str(uuid.uuid4()))
+        args = RequestArgs.build(
+            initial_args,
+            inference_id or str(uuid.uuid4()),
+            endpoint_name=self.endpoint_name,
+            content_type=self.serializer.CONTENT_TYPE,
+            accept=self.deserializer.ACCEPT,
+        )
         with self._telemetry.span("submit", endpoint=self.endpoint_name) as span:
             response = await self._submit(data, target, args)
             if span is not None:
@@ -514,12 +380,12 @@ class AsyncPredictor:
         try:
             await self._open()
         except (NoRegionError, NoCredentialsError, PartialCredentialsError) as error:
-            raise self._not_sent(error) from error
+            raise self._invoker.not_sent(error) from error
         assert self._transport is not None
         uploaded = None  # an input object the library chose and wrote (map's cleanup)
         if data is not None:
-            payload = _to_payload(self.serializer.serialize(data))
-            if target is None and self._send_inline(payload):
+            payload = to_payload(self.serializer.serialize(data))
+            if target is None and send_inline(self.inline, payload, self._runtime):
                 args["Body"] = payload
             else:
                 if target is None:
@@ -529,19 +395,14 @@ class AsyncPredictor:
                 await self._transport.put(target, payload, self.serializer.CONTENT_TYPE)
         if target is not None:
             args["InputLocation"] = str(target)
-        self._add_extension(args)
-        self._add_filename(args)
-        response = await self._invoke(args)
-        logger.debug("invoked %s: %s", self.endpoint_name, response.get("InferenceId"))
-        self._learn_prefixes(response["OutputLocation"], response.get("FailureLocation"))
-        key = naming_key(args)
-        if key is not None:
-            self._naming.learn(key, response["OutputLocation"], response.get("FailureLocation"))
-        handle = AsyncInferenceResponse(
-            self,
-            response["OutputLocation"],
-            response.get("FailureLocation"),
-            response.get("InferenceId") or args["InferenceId"],
+        self._request_args.name_output(args, self._runtime)
+        answer = await self._invoker.invoke(self._runtime, args, self._response)
+        logger.debug("invoked %s: %s", self.endpoint_name, answer.get("InferenceId"))
+        self._invoker.accepted(args, answer, self._request_args.extension)
+        handle = self._response(
+            answer["OutputLocation"],
+            answer.get("FailureLocation"),
+            answer.get("InferenceId") or args["InferenceId"],
         )
         handle._uploaded_input = uploaded
         return handle
@@ -674,7 +535,7 @@ class AsyncPredictor:
             return response
         locations = [state["output_path"], state.get("failure_path")]
         if self._result_prefixes:
-            self._check_token_locations(locations)
+            self._result_prefixes.check_unsigned(locations, self.endpoint_name)
         else:  # decided once the endpoint config was read, before any S3 request
             response._admit = lambda: self._admit_token(locations)
         return response
@@ -682,240 +543,19 @@ class AsyncPredictor:
     async def _admit_token(self, locations: list[str | None]) -> None:
         """Read the endpoint's result prefixes (once), then check an unsigned token's locations."""
         if not self._result_prefixes:
-            self._describe_lock = self._describe_lock or anyio.Lock()
-            async with self._describe_lock:
-                if not self._result_prefixes:
-                    await self._learn_output_path()
-        self._check_token_locations(locations)
-
-    def _check_token_locations(self, locations: list[str | None]) -> None:
-        if not self._result_prefixes:
-            raise InvalidTokenError(
-                f"an unsigned continuation token cannot be checked: the result locations of "
-                f"endpoint {self.endpoint_name!r} are not known (its config could not be read: "
-                "sagemaker:DescribeEndpoint and DescribeEndpointConfig). Sign tokens "
-                "(continuation_token(key=...)), pass AsyncPredictor(result_prefixes=[...]), or "
-                "pass allow_foreign=True if you trust where the token came from"
-            )
-        for location in filter(None, locations):
-            uri = S3Uri.parse(location)
-            reason = self._result_prefixes.refusal(uri.bucket, uri.key)
-            if reason is not None:
-                raise InvalidTokenError(
-                    f"the unsigned token points at {location}, but {reason}; sign tokens "
-                    "(continuation_token(key=...)), or pass allow_foreign=True if you trust "
-                    "where it came from"
-                )
-
-    def _learn_prefixes(self, output: str, failure: str | None) -> None:
-        """Remember the endpoint's result prefixes (everything before our extension)."""
-        for location in filter(None, (output, failure)):
-            self._result_prefixes.learn(location, self._extension)
+            await self._invoker.read_endpoint_config(lambda: not self._result_prefixes)
+        self._result_prefixes.check_unsigned(locations, self.endpoint_name)
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _request_args(
-        self, initial_args: Mapping[str, Any] | None, inference_id: str | None
-    ) -> dict[str, Any]:
-        if initial_args is not None and not isinstance(initial_args, Mapping):
-            raise TypeError(
-                f"initial_args must be a dict of InvokeEndpointAsync arguments, got "
-                f"{type(initial_args).__name__}"
-            )
-        args = dict(initial_args or {})
-        for key in ("InputLocation", "Body"):
-            if key in args:
-                raise ValueError(
-                    f"initial_args[{key!r}] is not used: pass the payload as data= or its S3 "
-                    "location as input_path="
-                )
-        args.setdefault("EndpointName", self.endpoint_name)
-        args.setdefault("ContentType", self.serializer.CONTENT_TYPE)
-        args.setdefault("Accept", _accept_header(self.deserializer.ACCEPT))
-        if inference_id is not None:
-            args["InferenceId"] = _check_inference_id(inference_id)
-        _check_headers(args)
-        return args
-
-    def _add_extension(self, args: dict[str, Any]) -> None:
-        """Send this predictor's rotating ``S3OutputPathExtension`` (unless the caller set one)."""
-        if self._extension is None or "S3OutputPathExtension" in args:
-            return
-        if not self._supports("S3OutputPathExtension"):
-            if self._extension_explicit:
-                raise UnsupportedFeatureError(self._too_old("S3OutputPathExtension"))
-            return
-        generation = self._submitted // ROTATE_EVERY
-        self._submitted += 1
-        args["S3OutputPathExtension"] = f"{self._extension}/{generation:x}"
-
-    def _add_filename(self, args: dict[str, Any]) -> None:
-        """Choose the result's ``Filename``, so a lost answer still tells where it will be."""
-        if "Filename" not in args and self._supports("Filename"):
-            args["Filename"] = f"{uuid.uuid4().hex[:24]}.out"  # at most 32 characters
+    def _response(
+        self, output_path: str, failure_path: str | None, inference_id: str | None
+    ) -> AsyncInferenceResponse:
+        return AsyncInferenceResponse(self, output_path, failure_path, inference_id)
 
     def _supports(self, field: str) -> bool:
-        model = self._runtime.meta.service_model.operation_model("InvokeEndpointAsync")
-        return field in model.input_shape.members
-
-    def _send_inline(self, payload: Any) -> bool:
-        if self.inline is False:
-            return False
-        fits = isinstance(payload, bytes) and len(payload) <= INLINE_BODY_MAX_BYTES
-        if self.inline == "auto":
-            return fits and self._supports("Body")
-        if not self._supports("Body"):
-            raise UnsupportedFeatureError(self._too_old("Body"))
-        if not fits:
-            size = f"{len(payload)} bytes" if isinstance(payload, bytes) else "a file object"
-            raise ValueError(
-                f"inline=True but the payload is {size}; InvokeEndpointAsync takes at most "
-                f"{INLINE_BODY_MAX_BYTES} bytes inline. Use inline='auto' to upload larger "
-                "payloads to S3 instead"
-            )
-        return True
-
-    def _too_old(self, field: str) -> str:
-        import botocore
-
-        return (
-            f"InvokeEndpointAsync field {field!r} needs botocore >= {_NEW_FIELDS[field]}, but "
-            f"botocore {botocore.__version__} is installed (aioboto3 15.x pins it). Install "
-            "aiobotocore >= 3 (pip install -U 'aiobotocore>=3'), or leave the field out"
-        )
-
-    async def _invoke(self, args: dict[str, Any]) -> dict[str, Any]:
-        for field in _NEW_FIELDS:
-            if field in args and not self._supports(field):
-                raise UnsupportedFeatureError(self._too_old(field))
-        runtime = self._runtime
-        invokes = self._invoke_limiter()
-
-        async def call() -> dict[str, Any]:
-            async with invokes:
-                response: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
-            return response
-
-        try:
-            return await self._submitter.submit(call)
-        except Uncertain as uncertain:
-            if not self._naming.known and naming_key(args) is not None:
-                self._describe_lock = self._describe_lock or anyio.Lock()
-                async with self._describe_lock:  # once, however many are uncertain at once
-                    if not self._naming.known and not self._naming.described:
-                        self._naming.described = True
-                        await self._learn_output_path()
-            raise self._uncertain(args, uncertain.error) from uncertain.error
-        except NotSent as not_sent:
-            raise self._not_sent(not_sent.error) from not_sent.error
-        except Refused as refused:
-            error = refused.error
-            if isinstance(error, ParamValidationError):
-                raise self._not_sent(error) from error
-            raise self._invoke_error(error) from error
-
-    def _invoke_limiter(self) -> anyio.CapacityLimiter:
-        """Bounds InvokeEndpointAsync requests in flight to ``max_concurrency`` (default: the
-        pool size): inline bodies then wait here, not all at once inside the HTTP client."""
-        if self._invokes is None:
-            limit = self._max_concurrency or self._factory.max_pool_connections
-            self._invokes = anyio.CapacityLimiter(limit)
-        return self._invokes
-
-    def _not_sent(self, error: BaseException) -> RequestNotSentError:
-        """The typed error of a request that provably never left the client."""
-        what = f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} was not sent"
-        if isinstance(error, (NoCredentialsError, PartialCredentialsError)):
-            return RequestNotSentError(
-                f"{what}: no AWS credentials were found ({error}). Configure them (environment "
-                "variables, ~/.aws/credentials, a role, or session=...)"
-            )
-        if isinstance(error, CredentialRetrievalError):
-            return RequestNotSentError(f"{what}: the AWS credentials could not be loaded ({error})")
-        if isinstance(error, NoRegionError):
-            return RequestNotSentError(
-                f"{what}: no AWS region is configured. Set AWS_DEFAULT_REGION or pass a session "
-                "with a region"
-            )
-        if isinstance(error, ParamValidationError):
-            return InvalidRequestError(f"{what}: invalid arguments: {error}")
-        return InvalidRequestError(
-            f"{what}: an argument sent as an HTTP header cannot be sent ({error}); check "
-            "inference_id and initial_args (ContentType, Accept, CustomAttributes, ...) for "
-            "newlines or other control characters"
-        )
-
-    async def _learn_output_path(self) -> None:
-        """Best effort: the endpoint's S3OutputPath from its config (needs two Describe calls).
-
-        Only before any request of this predictor was answered; failures are not predicted
-        this way (their naming is learned from answers). Errors leave the naming unknown.
-        """
-        try:
-            with anyio.fail_after(10):
-                async with self._factory.client("sagemaker") as client:
-                    endpoint = await _management.describe_endpoint(client, self.endpoint_name)
-                    config = await _management.describe_endpoint_config(
-                        client, endpoint["EndpointConfigName"]
-                    )
-        except (AsyncInferenceError, KeyError, TimeoutError) as error:
-            logger.debug("could not read the output path of %s: %r", self.endpoint_name, error)
-            return
-        paths = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
-        output = paths.get("S3OutputPath")
-        if isinstance(output, str) and output.startswith("s3://"):
-            self._naming.assume(output)
-        for name in ("S3OutputPath", "S3FailurePath"):
-            with contextlib.suppress(ValueError):
-                self._result_prefixes.add(paths.get(name), what=name)
-
-    def _uncertain(self, args: dict[str, Any], error: BaseException) -> SubmissionUncertainError:
-        inference_id = args["InferenceId"]
-        key = naming_key(args)
-        output, failure = (None, None) if key is None else self._naming.predict(key)
-        if output is None:
-            where = (
-                "its result location is not known (no request of this predictor was answered "
-                "yet, or botocore is too old to choose Filename)"
-            )
-            response = None
-        else:
-            where = f"its result will be at {output}: wait on error.response"
-            response = AsyncInferenceResponse(self, output, failure, inference_id)
-        resent = (
-            "Resending it could run it twice, so it was not resent"
-            if self._submitter.policy == "at-most-once"
-            else f"It was resent {self._submitter.retries} times without an answer"
-        )
-        return SubmissionUncertainError(
-            f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} may or may not have been "
-            f"accepted (inference id {inference_id!r}; {type(error).__name__}: {error}). "
-            f"{resent}. If it was accepted, {where}",
-            response=response,
-            output_path=output,
-            failure_path=failure,
-            inference_id=inference_id,
-        )
-
-    def _invoke_error(self, error: BaseException) -> AsyncInferenceError:
-        if not isinstance(error, ClientError):
-            what = f"InvokeEndpointAsync on endpoint {self.endpoint_name!r}"
-            return UnexpectedClientError(describe_transport(error, what))
-        code = error_code(error) or ""
-        message = error_message(error)
-        if code == "ValidationError" and "not found" in message.lower():
-            return EndpointNotFoundError(
-                f"{message} Check the endpoint name {self.endpoint_name!r}, the region "
-                f"({self._runtime.meta.region_name}) and the SageMaker runtime URL "
-                "(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME); the endpoint must be InService and "
-                "have an AsyncInferenceConfig.",
-                code=code,
-                endpoint_name=self.endpoint_name,
-            )
-        return UnexpectedClientError(
-            f"InvokeEndpointAsync on endpoint {self.endpoint_name!r} failed with {code}: {message}",
-            code=code,
-        )
+        """Whether the installed botocore can send InvokeEndpointAsync's ``field``."""
+        return supports(self._runtime, field)
 
     async def _bucket(self) -> str:
         if self.default_bucket is not None:

@@ -230,6 +230,26 @@ class ResultPrefixes:
             return f"it is outside the result locations of the endpoint ({self})"
         return None
 
+    def check_unsigned(self, locations: list[str | None], endpoint_name: str) -> None:
+        """Raise InvalidTokenError unless every location of an unsigned token is inside."""
+        if not self._prefixes:
+            raise InvalidTokenError(
+                f"an unsigned continuation token cannot be checked: the result locations of "
+                f"endpoint {endpoint_name!r} are not known (its config could not be read: "
+                "sagemaker:DescribeEndpoint and DescribeEndpointConfig). Sign tokens "
+                "(continuation_token(key=...)), pass AsyncPredictor(result_prefixes=[...]), or "
+                "pass allow_foreign=True if you trust where the token came from"
+            )
+        for location in filter(None, locations):
+            bucket, _, key = location.removeprefix("s3://").partition("/")
+            reason = self.refusal(bucket, key)
+            if reason is not None:
+                raise InvalidTokenError(
+                    f"the unsigned token points at {location}, but {reason}; sign tokens "
+                    "(continuation_token(key=...)), or pass allow_foreign=True if you trust "
+                    "where it came from"
+                )
+
 
 def _clean_key(key: str) -> bool:
     return all(segment not in ("", ".", "..") for segment in key.split("/"))
