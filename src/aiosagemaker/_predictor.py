@@ -398,7 +398,7 @@ class AsyncPredictor:
         self._request_args.name_output(args, self._runtime)
         answer = await self._invoker.invoke(self._runtime, args, self._response)
         logger.debug("invoked %s: %s", self.endpoint_name, answer.get("InferenceId"))
-        self._invoker.accepted(args, answer, self._request_args.extension)
+        self._invoker.accepted(args, answer)
         handle = self._response(
             answer["OutputLocation"],
             answer.get("FailureLocation"),

@@ -3,7 +3,7 @@
 :class:`RequestArgs` builds them for one predictor: the caller's ``initial_args`` with the
 serializer's ContentType and the deserializer's Accept, the payload inline (``Body``) or as
 an uploaded ``InputLocation``, and the ``S3OutputPathExtension``/``Filename`` that let a
-lost answer still name its result location (see :class:`._submission.OutputNaming`).
+lost answer still name its result location (see :class:`._naming.OutputNaming`).
 Fields newer than the installed botocore raise :class:`UnsupportedFeatureError`.
 """
 

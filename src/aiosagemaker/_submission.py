@@ -2,11 +2,10 @@
 
 botocore never retries InvokeEndpointAsync (its client has ``total_max_attempts=1``); this
 module resends only what provably did not start (:func:`._aws_errors.classify_submission`),
-unless the caller chose ``"at-least-once"``. :class:`OutputNaming` learns the endpoint's
-result locations from accepted requests, so that a request whose answer was lost can still
-name the location its result will have. :class:`Invoker` puts them together for one
-predictor: it bounds the requests in flight, sends with the policy, learns the naming from
-answers, and turns what went wrong into the library's typed errors.
+unless the caller chose ``"at-least-once"``. :class:`Invoker` does it for one predictor: it
+bounds the requests in flight, sends with the policy, learns the endpoint's result naming
+(:class:`._naming.OutputNaming`) and result prefixes from answers, and turns what went wrong
+into the library's typed errors.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from ._exceptions import (
     SubmissionUncertainError,
     UnexpectedClientError,
 )
+from ._naming import OutputNaming, naming_key
 from ._request_args import check_fields
 from ._tokens import ResultPrefixes
 
@@ -53,12 +53,10 @@ __all__ = [
     "SUBMIT_POLICIES",
     "Invoker",
     "NotSent",
-    "OutputNaming",
     "Refused",
     "SubmitPolicy",
     "Submitter",
     "Uncertain",
-    "naming_key",
 ]
 
 logger = logging.getLogger("aiosagemaker")
@@ -167,59 +165,6 @@ class Submitter:
                 delay = min(delay * 2, 2.0)
 
 
-class OutputNaming:
-    """Where an endpoint puts results, learned from its accepted requests.
-
-    A request sent with ``Filename`` (and ``S3OutputPathExtension``) is answered with
-    locations that contain ``<extension>/<filename>``; what surrounds it is the endpoint's
-    naming, the same for every request. Unknown until one request has been accepted.
-    """
-
-    def __init__(self) -> None:
-        self._output: tuple[str, str] | None = None
-        self._failure: tuple[str, str] | None = None
-        self.described = False
-        """Whether the endpoint config was read for :meth:`assume` (tried once)."""
-
-    def learn(self, key: str, output: str, failure: str | None) -> None:
-        """Remember the naming from one accepted request sent with ``key`` (ext/filename)."""
-        self._output = _split(output, key)
-        self._failure = None if failure is None else _split(failure, key)
-
-    @property
-    def known(self) -> bool:
-        """Whether a request has taught the naming (or :meth:`assume` was given a base)."""
-        return self._output is not None
-
-    def assume(self, output_path: str) -> None:
-        """Until a request is answered: results go to ``<output_path>/<key>`` (failures unknown)."""
-        if self._output is None:
-            self._output = (output_path.rstrip("/") + "/", "")
-
-    def predict(self, key: str) -> tuple[str | None, str | None]:
-        """The (output, failure) locations of a request sent with ``key``, where known."""
-        if self._output is None:
-            return None, None
-        output = key.join(self._output)
-        return output, None if self._failure is None else key.join(self._failure)
-
-
-def naming_key(args: dict[str, Any]) -> str | None:
-    """``<S3OutputPathExtension>/<Filename>`` of a request, None without a Filename."""
-    filename = args.get("Filename")
-    if not filename:
-        return None
-    extension = str(args.get("S3OutputPathExtension") or "").strip("/")
-    return f"{extension}/{filename}" if extension else str(filename)
-
-
-def _split(location: str, key: str) -> tuple[str, str] | None:
-    before, found, after = location.rpartition("/" + key)
-    if not found or key in before:
-        return None
-    return before + "/", after
-
-
 class Invoker:
     """InvokeEndpointAsync for one predictor: bounded, resent per policy, errors typed.
 
@@ -288,14 +233,17 @@ class Invoker:
             raise self._refused(error, runtime.meta.region_name) from error
         return answer
 
-    def accepted(self, args: dict[str, Any], answer: dict[str, Any], extension: str | None) -> None:
+    def accepted(self, args: dict[str, Any], answer: dict[str, Any]) -> None:
         """Learn the endpoint's result prefixes and naming from an accepted request."""
-        output, failure = answer["OutputLocation"], answer.get("FailureLocation")
-        for location in filter(None, (output, failure)):
-            self._result_prefixes.learn(location, extension)
+        output_path, failure_path = answer["OutputLocation"], answer.get("FailureLocation")
         key = naming_key(args)
         if key is not None:
-            self.naming.learn(key, output, failure)
+            self.naming.learn(key, output_path, failure_path)
+        prefixes = self.naming.prefixes if key is not None else (None, None)
+        for location, prefix in zip((output_path, failure_path), prefixes, strict=True):
+            if location is not None:
+                with contextlib.suppress(ValueError):
+                    self._result_prefixes.add(prefix or location.rpartition("/")[0])
 
     async def read_endpoint_config(self, needed: Callable[[], bool]) -> None:
         """Read the endpoint config once at a time, if ``needed()`` still holds under the lock."""

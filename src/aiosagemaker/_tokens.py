@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
@@ -213,14 +212,6 @@ class ResultPrefixes:
                 f"segments, got {uri!r}"
             )
         self._prefixes.add((bucket, f"{key}/" if key else ""))
-
-    def learn(self, location: str, extension: str | None) -> None:
-        """Allow the prefix of an answered request's location (before our extension)."""
-        head, _, _ = location.rpartition("/")
-        if extension is not None and f"/{extension}/" in location:
-            head = location.split(f"/{extension}/", 1)[0]
-        with contextlib.suppress(ValueError):
-            self.add(head)
 
     def refusal(self, bucket: str, key: str) -> str | None:
         """Why ``s3://bucket/key`` is not inside a prefix (None when it is)."""

@@ -46,6 +46,7 @@ from .._batch import BatchOutcome, BatchProgress, BatchRun, delete_quietly, resu
 from .._config import DEFAULT_WAITER_CONFIG, WaiterConfig
 from .._exceptions import BatchFailureRatioExceeded, PollingTimeoutError, SubmissionUncertainError
 from .._limits import FILENAME_MAX
+from .._naming import OutputNaming, naming_key
 from .._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy
 from .._predictor import AsyncPredictor
 from .._response import AsyncInferenceResponse
@@ -212,6 +213,9 @@ class BatchJob:
     async def _run(self, state: BatchState, meta: dict[str, Any], scan: InputScan) -> int:
         self._state = state
         self._meta = meta
+        self._naming = OutputNaming()  # the endpoint's, kept as meta "output_base" to resume
+        if meta.get("output_base"):
+            self._naming.restore(meta["output_base"])
         rows = await state.rows()
         redo: set[int] = set()
         kept = 0
@@ -330,16 +334,17 @@ class BatchJob:
     async def _invoke(self, idx: int, data: bytes) -> AsyncInferenceResponse:
         inference_id = uuid.uuid4().hex
         initial_args: dict[str, Any] = {}
-        suffix = None
         if self._choose_locations:
             extension = f"aiosagemaker-batch-{self._meta['batch_id']}/{idx // 1000:x}"
-            filename = inference_id[:FILENAME_MAX]
-            initial_args = {"S3OutputPathExtension": extension, "Filename": filename}
-            suffix = f"/{extension}/{filename}"
+            initial_args = {
+                "S3OutputPathExtension": extension,
+                "Filename": inference_id[:FILENAME_MAX],
+            }
+        key = naming_key(initial_args)
         # Shielded: Ctrl-C lets a submission under way finish and be recorded, so that a
         # clean stop leaves no submission whose outcome is unknown.
         with anyio.CancelScope(shield=True):
-            await self._state.submitting(idx, inference_id, suffix)
+            await self._state.submitting(idx, inference_id, None if key is None else f"/{key}")
             try:
                 response = await self._predictor.predict_async(
                     data, initial_args=initial_args, inference_id=inference_id
@@ -352,9 +357,10 @@ class BatchJob:
                     "be running. It is not submitted again (rerun with --resubmit-uncertain)"
                 ) from error
             await self._state.accepted(idx, response.output_path, response.failure_path)
-        if suffix and "output_base" not in self._meta and response.output_path.endswith(suffix):
-            self._meta["output_base"] = response.output_path[: -len(suffix)]
-            await self._state.set_meta("output_base", self._meta["output_base"])
+        if key is not None and self._naming.base is None:
+            self._naming.learn(key, response.output_path, response.failure_path)
+            if self._naming.base is not None:
+                await self._state.set_meta("output_base", self._naming.base)
         return response
 
     def _may_retry(self, batch_index: int, error: BaseException) -> bool:
@@ -369,9 +375,11 @@ class BatchJob:
             return AsyncInferenceResponse(
                 self._predictor, row.output_location, row.failure_location, row.inference_id
             )
-        base = self._meta.get("output_base")
         self._uncertain.add(idx)
-        if row.expected_output is None or base is None:
+        output_path = None
+        if row.expected_output is not None:  # "/<key>", written before the request was sent
+            output_path, _ = self._naming.predict(row.expected_output.lstrip("/"))
+        if output_path is None:
             raise _Uncertain(
                 "the process stopped while submitting this input and the result location "
                 "cannot be known; it is not submitted again (rerun with --resubmit-uncertain)"
@@ -382,7 +390,7 @@ class BatchJob:
                 max_attempts=None, delay=1, backoff=1.5, max_delay=15, timeout=self.uncertain_wait
             ),
         )
-        return AsyncInferenceResponse(binding, base + row.expected_output, None, row.inference_id)
+        return AsyncInferenceResponse(binding, output_path, None, row.inference_id)
 
     # -- results ---------------------------------------------------------------------------
 
