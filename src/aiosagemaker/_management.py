@@ -4,6 +4,7 @@ Each function takes an open aiobotocore ``sagemaker`` client and an endpoint nam
 ``sagemaker.Predictor`` (v2): ``update_endpoint`` derives a new endpoint config from the current
 one (``Session.create_endpoint_config_from_existing``) and switches the endpoint to it. Unlike
 the SDK nothing is cached: the endpoint's config and models are described on every call.
+:class:`EndpointManager` runs them for a predictor, with a control-plane client per call.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from ._aws_errors import describe_transport, error_code, error_message
+from ._clients import ClientFactory
 from ._exceptions import EndpointNotFoundError, UnexpectedClientError
 
 Json = dict[str, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
 Tags = Sequence[Mapping[str, str]] | Mapping[str, str]
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
@@ -343,3 +347,21 @@ async def endpoint_context(client: Any, endpoint_name: str) -> Json | None:
     page = await _call(client, "ListContexts", SourceUri=endpoint["EndpointArn"])
     contexts: list[Json] = page.get("ContextSummaries", [])
     return contexts[0] if contexts else None
+
+
+class EndpointManager:
+    """Runs this module's functions on one endpoint, each with its own control-plane client."""
+
+    def __init__(self, factory: ClientFactory, endpoint_name: str) -> None:
+        self._factory = factory
+        self._endpoint_name = endpoint_name
+
+    async def __call__(
+        self,
+        operation: Callable[Concatenate[Any, str, P], Awaitable[R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """``await operation(client, endpoint_name, *args, **kwargs)`` with a new client."""
+        async with self._factory.client("sagemaker") as client:
+            return await operation(client, self._endpoint_name, *args, **kwargs)

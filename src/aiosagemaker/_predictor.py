@@ -206,6 +206,7 @@ class AsyncPredictor:
         self._result_prefixes = ResultPrefixes()
         for prefix in result_prefixes or ():
             self._result_prefixes.add(prefix, what="result_prefixes entry")
+        self._manage = _management.EndpointManager(self._factory, endpoint_name)
         self._invoker = Invoker(
             endpoint_name,
             Submitter(submit_retries, self._transient_retries),
@@ -558,8 +559,11 @@ class AsyncPredictor:
         return supports(self._runtime, field)
 
     async def _bucket(self) -> str:
+        """The bucket of uploaded inputs (and of data capture): ``sagemaker-{region}-{account}``
+        unless ``default_bucket`` was given; the predictor opens if needed."""
         if self.default_bucket is not None:
             return self.default_bucket
+        await self._open()
         if self._bucket_lock is None:
             self._bucket_lock = anyio.Lock()
         async with self._bucket_lock:
@@ -574,8 +578,7 @@ class AsyncPredictor:
 
     async def describe_endpoint(self) -> dict[str, Any]:
         """The ``DescribeEndpoint`` response of this endpoint (not in the SDK)."""
-        async with self._factory.client("sagemaker") as client:
-            return await _management.describe_endpoint(client, self.endpoint_name)
+        return await self._manage(_management.describe_endpoint)
 
     async def update_endpoint(
         self,
@@ -598,61 +601,42 @@ class AsyncPredictor:
             ValueError: instance type/count missing, or several models and no ``model_name``.
             UnexpectedClientError: SageMaker refused, or the endpoint failed or rolled back.
         """
-        async with self._factory.client("sagemaker") as client:
-            await _management.update_endpoint(
-                client,
-                self.endpoint_name,
-                initial_instance_count=initial_instance_count,
-                instance_type=instance_type,
-                accelerator_type=accelerator_type,
-                model_name=model_name,
-                tags=tags,
-                kms_key=kms_key,
-                data_capture_config_dict=data_capture_config_dict,
-                wait=wait,
-            )
+        await self._manage(
+            _management.update_endpoint,
+            initial_instance_count=initial_instance_count,
+            instance_type=instance_type,
+            accelerator_type=accelerator_type,
+            model_name=model_name,
+            tags=tags,
+            kms_key=kms_key,
+            data_capture_config_dict=data_capture_config_dict,
+            wait=wait,
+        )
 
     async def delete_endpoint(self, delete_endpoint_config: bool = True) -> None:
         """Delete the endpoint (and first its endpoint config, unless told not to)."""
-        async with self._factory.client("sagemaker") as client:
-            await _management.delete_endpoint(client, self.endpoint_name, delete_endpoint_config)
+        await self._manage(_management.delete_endpoint, delete_endpoint_config)
 
     async def delete_model(self) -> None:
         """Delete the models of the endpoint's config (call before ``delete_endpoint``)."""
-        async with self._factory.client("sagemaker") as client:
-            await _management.delete_model(client, self.endpoint_name)
+        await self._manage(_management.delete_model)
 
     async def enable_data_capture(self) -> None:
         """Turn data capture on (default destination ``s3://<bucket>/model-monitor/...``)."""
-        async with self._factory.client("sagemaker") as client:
-            await _management.set_data_capture(
-                client, self.endpoint_name, True, self._capture_bucket
-            )
+        await self._manage(_management.set_data_capture, True, self._bucket)
 
     async def disable_data_capture(self) -> None:
         """Turn data capture off, keeping the rest of the endpoint's DataCaptureConfig."""
-        async with self._factory.client("sagemaker") as client:
-            await _management.set_data_capture(
-                client, self.endpoint_name, False, self._capture_bucket
-            )
+        await self._manage(_management.set_data_capture, False, self._bucket)
 
     async def update_data_capture_config(self, data_capture_config: Any) -> None:
         """Use this DataCaptureConfig (a request dict or an SDK ``DataCaptureConfig``)."""
-        async with self._factory.client("sagemaker") as client:
-            await _management.update_data_capture_config(
-                client, self.endpoint_name, data_capture_config
-            )
+        await self._manage(_management.update_data_capture_config, data_capture_config)
 
     async def list_monitors(self) -> list[dict[str, Any]]:
         """The endpoint's monitoring schedule summaries, as dicts (the SDK returns monitors)."""
-        async with self._factory.client("sagemaker") as client:
-            return await _management.list_monitors(client, self.endpoint_name)
+        return await self._manage(_management.list_monitors)
 
     async def endpoint_context(self) -> dict[str, Any] | None:
         """The endpoint's lineage context summary (ListContexts by its ARN), or None."""
-        async with self._factory.client("sagemaker") as client:
-            return await _management.endpoint_context(client, self.endpoint_name)
-
-    async def _capture_bucket(self) -> str:
-        await self._open()
-        return await self._bucket()
+        return await self._manage(_management.endpoint_context)
