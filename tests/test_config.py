@@ -125,3 +125,30 @@ def test_async_inference_config_with_optional_fields() -> None:
 def test_async_inference_config_rejects_bad_values(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         AsyncInferenceConfig(**kwargs)
+
+
+@pytest.mark.anyio
+async def test_a_wrong_waiter_config_is_refused_alike_everywhere() -> None:
+    """One check: the SDK's ValueError (also a TypeError, as some places raised) and message."""
+    from aiosagemaker import AsyncInferenceResponse, AsyncPredictor
+
+    predictor = AsyncPredictor("endpoint")  # nothing is opened: every check runs first
+    response = AsyncInferenceResponse(predictor, "s3://bucket/out/1.out", None)
+    messages = []
+    for make in (
+        lambda: AsyncPredictor("endpoint", waiter_config=5),  # type: ignore[arg-type]
+        lambda: predictor.map([b"x"], waiter_config=5),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match="should be a WaiterConfig object") as caught:
+            make()
+        messages.append(caught.value)
+    for wait in (
+        lambda: predictor.predict(b"x", waiter_config=5),  # type: ignore[arg-type]
+        lambda: response.get_result(5),  # type: ignore[arg-type]
+        lambda: response.download("result.bin", 5),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match="should be a WaiterConfig object") as caught:
+            await wait()
+        messages.append(caught.value)
+    assert all(isinstance(error, TypeError) for error in messages)
+    assert all("waiter_config should be a WaiterConfig object, got int" in str(e) for e in messages)

@@ -259,7 +259,7 @@ async def test_bad_arguments(
         ({"endpoint_name": ""}, ValueError, "endpoint_name"),
         ({"serializer": object()}, TypeError, "serializer must have CONTENT_TYPE"),
         ({"deserializer": object()}, TypeError, "deserializer must have ACCEPT"),
-        ({"waiter_config": 5}, TypeError, "waiter_config must be a WaiterConfig"),
+        ({"waiter_config": 5}, TypeError, "waiter_config should be a WaiterConfig object"),
         ({"inline": "yes"}, ValueError, "inline must be"),
         ({"max_concurrency": 0}, ValueError, "max_concurrency"),
         ({"failure_check_every": 0}, ValueError, "failure_check_every"),

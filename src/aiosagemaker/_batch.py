@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ._config import WaiterConfig, check_positive
+from ._config import WaiterConfig, check_positive, check_waiter_config
 from ._exceptions import AsyncInferenceModelError, BatchFailureRatioExceeded
 from ._optional import import_optional
 from ._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy, check_failure_ratio
@@ -153,10 +153,7 @@ class BatchRun:
             raise TypeError(
                 f"inputs must be an iterable or an async iterable, got {type(inputs).__name__}"
             )
-        if waiter_config is not None and not isinstance(waiter_config, WaiterConfig):
-            raise TypeError(
-                f"waiter_config must be a WaiterConfig or None, got {type(waiter_config).__name__}"
-            )
+        check_waiter_config(waiter_config, none="for the predictor's")
         if not (isinstance(progress, bool) or callable(progress)):
             raise TypeError(
                 "progress must be True, False or a callable taking BatchProgress, got "

@@ -172,6 +172,26 @@ DEFAULT_WAITER_CONFIG = WaiterConfig(
 within half a second, backing off to one every 15 s, for the SDK's 15 minutes (60 x 15 s)."""
 
 
+class WaiterConfigTypeError(ValueError, TypeError):
+    """``waiter_config`` is not a WaiterConfig: a ``ValueError``, as the SDK's ``get_result``
+    raises, and a ``TypeError``, as the constructor and ``map`` used to raise."""
+
+
+def check_waiter_config(value: object, *, none: str | None = None) -> None:
+    """Raise :class:`WaiterConfigTypeError` unless ``value`` is a WaiterConfig.
+
+    Args:
+        none: What None means where it is allowed (said in the message); None: not allowed.
+    """
+    if isinstance(value, WaiterConfig) or (value is None and none is not None):
+        return
+    raise WaiterConfigTypeError(
+        f"waiter_config should be a WaiterConfig object, got {type(value).__name__}; use "
+        "aiosagemaker.WaiterConfig(max_attempts=..., delay=...)"
+        + (f", or None {none}" if none is not None else "")
+    )
+
+
 def check_positive(what: str, value: object, *, integer: bool = False) -> None:
     """Raise ``ValueError`` unless ``value`` is a positive number (an int with ``integer``)."""
     if (

@@ -17,7 +17,13 @@ from . import _management
 from ._batch import BatchProgress, BatchRun
 from ._callbacks import CallbackRunner
 from ._clients import ClientFactory
-from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_positive
+from ._config import (
+    DEFAULT_WAITER_CONFIG,
+    S3Options,
+    WaiterConfig,
+    check_positive,
+    check_waiter_config,
+)
 from ._exceptions import InvalidTokenError
 from ._notifications import NotificationQueue
 from ._policies import RetryPolicy
@@ -151,10 +157,7 @@ class AsyncPredictor:
                 "deserializer must have ACCEPT and deserialize(stream, content_type), got "
                 f"{type(deserializer).__name__}"
             )
-        if not isinstance(waiter_config, WaiterConfig):
-            raise TypeError(
-                f"waiter_config must be a WaiterConfig, got {type(waiter_config).__name__}"
-            )
+        check_waiter_config(waiter_config)
         if inline not in (True, False, "auto"):
             raise ValueError(f"inline must be True, False or 'auto', got {inline!r}")
         if max_concurrency is not None:
@@ -420,10 +423,7 @@ class AsyncPredictor:
         waiter_config = self.waiter_config if waiter_config is _UNSET else waiter_config
         if waiter_config is None:
             waiter_config = self.waiter_config
-        if not isinstance(waiter_config, WaiterConfig):
-            raise ValueError(
-                f"waiter_config should be a WaiterConfig object, got {type(waiter_config).__name__}"
-            )
+        check_waiter_config(waiter_config)
         response = await self.predict_async(data, input_path, initial_args, inference_id)
         return await response.get_result(waiter_config)
 

@@ -18,7 +18,7 @@ import anyio
 
 from . import deserializers
 from ._callbacks import CallbackRunner
-from ._config import WaiterConfig
+from ._config import WaiterConfig, check_waiter_config
 from ._exceptions import (
     AsyncInferenceModelError,
     ObjectNotExistedError,
@@ -218,7 +218,7 @@ class AsyncInferenceResponse:
             ResultTooLargeError: the result is over ``max_result_bytes`` (use ``download``).
             UnexpectedClientError: an AWS error waiting cannot fix (access denied, ...).
         """
-        _check_waiter_config(waiter_config)
+        check_waiter_config(waiter_config, none="for a single check")
         if self._result is not _UNSET:
             return self._result
         self._raise_if_failed()
@@ -248,7 +248,7 @@ class AsyncInferenceResponse:
             FileNotFoundError / NotADirectoryError / IsADirectoryError / PermissionError:
                 ``path`` cannot be written (checked before waiting).
         """
-        _check_waiter_config(waiter_config)
+        check_waiter_config(waiter_config, none="for a single check")
         self._raise_if_failed()
         target = Path(path)
         await anyio.to_thread.run_sync(_check_target, target)  # before waiting, not after
@@ -521,13 +521,4 @@ def _check_target(target: Path) -> None:
             errno.EACCES,
             f"cannot download to {str(target)!r}: directory {str(directory)!r} is not writable",
             str(directory),
-        )
-
-
-def _check_waiter_config(waiter_config: object) -> None:
-    if waiter_config is not None and not isinstance(waiter_config, WaiterConfig):
-        raise ValueError(
-            "waiter_config should be a WaiterConfig object, got "
-            f"{type(waiter_config).__name__}; use aiosagemaker.WaiterConfig(max_attempts=..., "
-            "delay=...), or None for a single check"
         )

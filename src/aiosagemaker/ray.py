@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import anyio
 
-from ._config import WaiterConfig, check_positive
+from ._config import WaiterConfig, check_positive, check_waiter_config
 from ._policies import RetryPolicy
 from ._predictor import AsyncPredictor
 from ._types import Deserializer, Serializer
@@ -203,10 +203,7 @@ class AsyncInferenceMapper:
         check_positive("num_actors", num_actors, integer=True)
         if result_format not in ("json", "raw"):
             raise ValueError(f"result_format must be 'json' or 'raw', got {result_format!r}")
-        if waiter_config is not None and not isinstance(waiter_config, WaiterConfig):
-            raise TypeError(
-                f"waiter_config must be a WaiterConfig or None, got {type(waiter_config).__name__}"
-            )
+        check_waiter_config(waiter_config, none="for the predictor's")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
         if cleanup not in (None, "inputs", "all"):
