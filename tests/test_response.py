@@ -372,3 +372,27 @@ async def test_repr_shows_status_and_location(aws_env: dict[str, str]) -> None:
         response = await predictor.predict_async({"output": json.dumps([1])})
         await response
     assert "Completed" in repr(response) and response.output_path in repr(response)
+
+
+async def test_watch_is_public_calls_back_once_and_cancels(aws_env: dict[str, str]) -> None:
+    async with make_predictor() as predictor:
+        quick = await predictor.predict_async({"output": "done"})
+        slow = await predictor.predict_async({"sleep": 30, "output": "late"})
+        settled = anyio.Event()
+        calls: list[str] = []
+
+        def on_settled() -> None:
+            calls.append("quick")
+            settled.set()
+
+        watch = await quick.watch(FAST, on_settled)
+        assert watch is not None
+        with anyio.fail_after(60):
+            await settled.wait()
+        assert calls == ["quick"] and quick.result() == "done"
+        assert await quick.watch(FAST, on_settled) is None  # done already: no call
+        slow_watch = await slow.watch(None, lambda: calls.append("slow"))
+        assert slow_watch is not None
+        slow_watch.cancel()
+        slow_watch.cancel()  # idempotent
+        assert calls == ["quick"] and not slow.done()

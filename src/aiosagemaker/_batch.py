@@ -29,7 +29,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -37,16 +37,30 @@ from ._config import WaiterConfig, check_positive, check_waiter_config
 from ._exceptions import AsyncInferenceModelError, BatchFailureRatioExceeded
 from ._optional import import_optional
 from ._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy, check_failure_ratio
-from ._response import AsyncInferenceResponse
+from ._response import AsyncInferenceResponse, Watch
 from ._s3 import S3Requests, S3Uri
-
-if TYPE_CHECKING:
-    from ._predictor import AsyncPredictor
 
 __all__ = ["BatchOutcome", "BatchProgress", "BatchRun"]
 
 logger = logging.getLogger("aiosagemaker")
 Cleanup = Literal["inputs", "all"] | None
+
+
+class BatchPredictor(Protocol):
+    """What a :class:`BatchRun` uses of its predictor (an ``AsyncPredictor``)."""
+
+    async def predict_async(
+        self,
+        data: Any = None,
+        input_path: str | None = None,
+        initial_args: Mapping[str, Any] | None = None,
+        inference_id: str | None = None,
+    ) -> AsyncInferenceResponse:
+        """Submit one inference."""
+
+    @property
+    def _transport(self) -> S3Requests | None:
+        """The open predictor's S3 requests (None when closed): ``cleanup`` deletes with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +134,7 @@ class BatchRun:
 
     def __init__(
         self,
-        predictor: AsyncPredictor,
+        predictor: BatchPredictor,
         inputs: Iterable[Any] | AsyncIterable[Any],
         *,
         concurrency: int,
@@ -174,7 +188,7 @@ class BatchRun:
         )
         self._submitted = self._done = self._failed = self._yielded = 0
         self._buffer: dict[int, BatchOutcome] = {}
-        self._watches: dict[int, Any] = {}
+        self._watches: dict[int, Watch] = {}
         self._pump: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._closed = False
@@ -236,8 +250,8 @@ class BatchRun:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        for engine, entry in list(self._watches.values()):
-            engine.unregister(entry)
+        for watch in list(self._watches.values()):
+            watch.cancel()
         self._watches.clear()
         self._send.close()
         self._receive.close()
@@ -304,7 +318,7 @@ class BatchRun:
             self._watches.pop(index, None)
             self._emit(self._outcome_of(index, response))
 
-        watch = await response._watch(self._waiter_config, settled)
+        watch = await response.watch(self._waiter_config, settled)
         if watch is None:
             settled()
         elif not response.done() and response.exception() is None:
@@ -348,7 +362,7 @@ class BatchRun:
     ) -> BatchOutcome:
         """Wait (on the engine, not polling) until ``response`` settles; its outcome."""
         settled = anyio.Event()
-        watch = await response._watch(self._waiter_config, settled.set)
+        watch = await response.watch(self._waiter_config, settled.set)
         if watch is not None and not response.done() and response.exception() is None:
             self._watches[index] = watch
             try:
@@ -356,8 +370,7 @@ class BatchRun:
             finally:
                 self._watches.pop(index, None)
                 if not settled.is_set():  # cancelled (aclose): stop watching it
-                    engine, entry = watch
-                    engine.unregister(entry)
+                    watch.cancel()
         return self._outcome_of(index, response, tries)
 
     async def _clean(self, outcome: BatchOutcome, final: bool) -> None:

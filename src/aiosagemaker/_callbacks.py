@@ -6,9 +6,9 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["CLOSE_GRACE", "CallbackRunner"]
+__all__ = ["CLOSE_GRACE", "CallbackRunner", "DoneCallbacks"]
 
 logger = logging.getLogger("aiosagemaker")
 
@@ -63,3 +63,49 @@ class CallbackRunner:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+
+
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class DoneCallbacks:
+    """One response's done callbacks: each called once, when the response settles.
+
+    Args:
+        runner: The predictor's runner (None: the response gets one of its own).
+    """
+
+    def __init__(self, runner: CallbackRunner | None) -> None:
+        self._runner = runner
+        self._fns: list[Callable[[Any], Any]] = []
+        self.settled = False
+        self.watch: _Cancellable | None = None
+        """The watch that settles the response for its callbacks (stopped when it settles)."""
+
+    def runner(self) -> CallbackRunner:
+        """The runner the callbacks (and their watch's registration) run on."""
+        if self._runner is None:
+            self._runner = CallbackRunner()
+        return self._runner
+
+    def add(self, fn: Callable[[Any], Any], response: Any) -> bool:
+        """Call ``fn(response)`` when it settles (at once if it has); True for the first one."""
+        if self.settled or response.done():
+            self.settled = True
+            self.runner().call(fn, response)
+            return False
+        self._fns.append(fn)
+        return len(self._fns) == 1
+
+    def settle(self, response: Any) -> None:
+        """The response settled: call its callbacks (once) and stop their watch."""
+        if self.settled:
+            return
+        self.settled = True
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.cancel()
+        fns, self._fns = self._fns, []
+        for fn in fns:
+            self.runner().call(fn, response)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import errno
 import html
 import io
 import os
@@ -17,8 +16,9 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from . import deserializers
-from ._callbacks import CallbackRunner
+from ._callbacks import CallbackRunner, DoneCallbacks
 from ._config import WaiterConfig, check_waiter_config
+from ._download import check_target, file_writer
 from ._exceptions import (
     AsyncInferenceModelError,
     ObjectNotExistedError,
@@ -33,7 +33,7 @@ from ._types import Deserializer
 from ._waiting import Completed, Outcome, ResultLocations, WaitingEngine
 from ._waiting._registry import Entry
 
-__all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding"]
+__all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding", "Watch"]
 
 T = TypeVar("T")
 _UNSET: Any = object()
@@ -74,6 +74,18 @@ class ResponseBinding:
     explain_timeout: Callable[[PollingTimeoutError], Awaitable[None]] | None = None
     callbacks: CallbackRunner | None = None
     """Runs done callbacks (None: each response runs its own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A response registered with its waiting engine (see :meth:`AsyncInferenceResponse.watch`)."""
+
+    engine: WaitingEngine
+    entry: Entry
+
+    def cancel(self) -> None:
+        """Stop watching (idempotent); the inference goes on and can be awaited again."""
+        self.engine.unregister(self.entry)
 
 
 class BindingSource(Protocol):
@@ -131,10 +143,7 @@ class AsyncInferenceResponse:
         self._error: BaseException | None = None
         self._admit: Callable[[], Awaitable[None]] | None = None
         """Set by ``response_from_token``: a check to pass before the first S3 request."""
-        self._callbacks: list[Callable[[AsyncInferenceResponse], Any]] = []
-        self._settled = False
-        self._callback_watch: tuple[WaitingEngine, Entry] | None = None
-        self._runner: CallbackRunner | None = None
+        self._callbacks = DoneCallbacks(self._binding.callbacks)
 
     def __repr__(self) -> str:
         return (
@@ -192,14 +201,67 @@ class AsyncInferenceResponse:
         """
         if not callable(fn):
             raise TypeError(f"add_done_callback takes a callable, got {type(fn).__name__}")
-        runner = self._callback_runner()
-        if self._settled or self.done():
-            self._settled = True
-            runner.call(fn, self)
-            return
-        self._callbacks.append(fn)
-        if len(self._callbacks) == 1:
-            runner.watch(self._watch_for_callbacks())
+        if self._callbacks.add(fn, self):
+            self._callbacks.runner().watch(self._watch_for_callbacks())
+
+    async def watch(
+        self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]
+    ) -> Watch | None:
+        """Register this response with its predictor's waiting engine, without a task.
+
+        ``on_settled()`` is called once (on the event loop, not awaited) when the response
+        settles: with its result or model failure (read them with ``result()`` /
+        ``exception()``), or with the error the watch ends with (``waiter_config`` ran out,
+        an AWS error); a cancelled watch never calls it. What ``as_completed``, ``wait`` and
+        ``map`` build on.
+
+        Args:
+            waiter_config: How long to watch (None: the predictor's WaiterConfig).
+            on_settled: Called once the response has settled.
+
+        Returns:
+            A :class:`Watch` (``cancel()`` stops watching; the inference goes on), or None
+            when the response is done already (``on_settled`` is then not called).
+        """
+        if self.done():
+            return None
+        await self._admitted()
+        engine = await self._binding.engine()
+        if engine.listener is not None:
+            await engine._start_listener()
+
+        async def decode_then_settle(fetched: Fetched[bytes]) -> None:
+            try:
+                await self._keep_async(fetched)
+            except Exception as failure:
+                self._error = failure
+            self._count_outcome(self.exception())
+            on_settled()
+
+        def done(
+            outcome: Outcome[bytes] | None, error: BaseException | None
+        ) -> Awaitable[None] | None:
+            if isinstance(outcome, Completed) and not _decodes_on_loop(outcome.fetched):
+                return decode_then_settle(outcome.fetched)  # in a worker thread
+            try:
+                if error is not None:
+                    self._error = error
+                elif outcome is not None:
+                    self._keep(self._unwrap(outcome))
+            except Exception as failure:
+                self._error = failure
+            self._count_outcome(self.exception())
+            on_settled()
+            return None
+
+        entry = engine.watch(
+            self._locations,
+            waiter_config or self._binding.waiter_config,
+            read_all,
+            max_bytes=self._binding.max_result_bytes,
+            on_done=done,
+        )
+        return Watch(engine, entry)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.get_result(self._binding.waiter_config).__await__()
@@ -251,19 +313,10 @@ class AsyncInferenceResponse:
         check_waiter_config(waiter_config, none="for a single check")
         self._raise_if_failed()
         target = Path(path)
-        await anyio.to_thread.run_sync(_check_target, target)  # before waiting, not after
+        await anyio.to_thread.run_sync(check_target, target)  # before waiting, not after
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
-
-        async def to_file(body: Any) -> int:
-            written = 0
-            async with await anyio.open_file(partial, "wb") as file:
-                while chunk := await body.read(chunk_size):
-                    await file.write(chunk)
-                    written += len(chunk)
-            return written
-
         try:
-            fetched = await self._wait(waiter_config, to_file, None)
+            fetched = await self._wait(waiter_config, file_writer(partial, chunk_size), None)
             await anyio.Path(partial).replace(target)
         finally:
             with anyio.CancelScope(shield=True):
@@ -380,15 +433,10 @@ class AsyncInferenceResponse:
             self._settle()
         return self._result
 
-    def _callback_runner(self) -> CallbackRunner:
-        if self._runner is None:
-            self._runner = self._binding.callbacks or CallbackRunner()
-        return self._runner
-
     async def _watch_for_callbacks(self) -> None:
         """Register the watch that settles this response for its callbacks."""
         try:
-            watch = await self._watch(None, self._settle)
+            watch = await self.watch(None, self._settle)
         except asyncio.CancelledError:  # the predictor closed before the watch was set up
             self._error = PredictorClosedError(
                 "the predictor was closed before this response settled",
@@ -400,73 +448,16 @@ class AsyncInferenceResponse:
             self._error = error
             self._settle()
             return
-        if watch is None or self._settled:
+        if watch is None or self._callbacks.settled:
             self._settle()
             if watch is not None:
-                watch[0].unregister(watch[1])
+                watch.cancel()
         else:
-            self._callback_watch = watch
+            self._callbacks.watch = watch
 
     def _settle(self) -> None:
         """The response settled: run its done callbacks (once) and stop their watch."""
-        if self._settled:
-            return
-        self._settled = True
-        watch, self._callback_watch = self._callback_watch, None
-        if watch is not None:
-            watch[0].unregister(watch[1])
-        callbacks, self._callbacks = self._callbacks, []
-        if callbacks:
-            runner = self._callback_runner()
-            for fn in callbacks:
-                runner.call(fn, self)
-
-    async def _watch(
-        self, waiter_config: WaiterConfig | None, on_settled: Callable[[], None]
-    ) -> tuple[WaitingEngine, Entry] | None:
-        """Register this response with its engine; ``on_settled`` runs once it has settled.
-
-        None when it is settled already. Used by ``as_completed``: no task per response.
-        """
-        if self.done():
-            return None
-        await self._admitted()
-        engine = await self._binding.engine()
-        if engine.listener is not None:
-            await engine._start_listener()
-
-        async def decode_then_settle(fetched: Fetched[bytes]) -> None:
-            try:
-                await self._keep_async(fetched)
-            except Exception as failure:
-                self._error = failure
-            self._count_outcome(self.exception())
-            on_settled()
-
-        def done(
-            outcome: Outcome[bytes] | None, error: BaseException | None
-        ) -> Awaitable[None] | None:
-            if isinstance(outcome, Completed) and not _decodes_on_loop(outcome.fetched):
-                return decode_then_settle(outcome.fetched)  # in a worker thread
-            try:
-                if error is not None:
-                    self._error = error
-                elif outcome is not None:
-                    self._keep(self._unwrap(outcome))
-            except Exception as failure:
-                self._error = failure
-            self._count_outcome(self.exception())
-            on_settled()
-            return None
-
-        entry = engine.watch(
-            self._locations,
-            waiter_config or self._binding.waiter_config,
-            read_all,
-            max_bytes=self._binding.max_result_bytes,
-            on_done=done,
-        )
-        return engine, entry
+        self._callbacks.settle(self)
 
     def _failure_error(self) -> AsyncInferenceModelError:
         assert self._failure is not None
@@ -492,33 +483,3 @@ class AsyncInferenceResponse:
 def _decodes_on_loop(fetched: Fetched[bytes]) -> bool:
     """Whether a result is small enough to decode on the event loop (CPU work)."""
     return len(fetched.value) <= deserializers.OFF_LOOP_BYTES
-
-
-def _check_target(target: Path) -> None:
-    """Refuse a download target that cannot be written, before any waiting."""
-    directory = target.parent
-    if not directory.exists():
-        raise FileNotFoundError(
-            errno.ENOENT,
-            f"cannot download to {str(target)!r}: its directory does not exist; create it "
-            "first (Path(...).parent.mkdir(parents=True))",
-            str(directory),
-        )
-    if not directory.is_dir():
-        raise NotADirectoryError(
-            errno.ENOTDIR,
-            f"cannot download to {str(target)!r}: {str(directory)!r} is not a directory",
-            str(directory),
-        )
-    if target.is_dir():
-        raise IsADirectoryError(
-            errno.EISDIR,
-            f"cannot download to {str(target)!r}: it is a directory; name a file in it",
-            str(target),
-        )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise PermissionError(
-            errno.EACCES,
-            f"cannot download to {str(target)!r}: directory {str(directory)!r} is not writable",
-            str(directory),
-        )

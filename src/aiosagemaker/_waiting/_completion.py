@@ -10,16 +10,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import anyio
 
 from .._exceptions import PollingTimeoutError
-from .._response import AsyncInferenceResponse
-
-if TYPE_CHECKING:
-    from ._engine import WaitingEngine
-    from ._registry import Entry
+from .._response import AsyncInferenceResponse, Watch
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
 
@@ -73,7 +69,7 @@ async def as_completed(
     started = time.monotonic()
     deadline = math.inf if timeout is None else started + timeout
     send, receive = anyio.create_memory_object_stream[AsyncInferenceResponse](math.inf)
-    watches: dict[AsyncInferenceResponse, tuple[WaitingEngine, Entry]] = {}
+    watches: dict[AsyncInferenceResponse, Watch] = {}
     finished: set[AsyncInferenceResponse] = set()
     try:
         for response in items:
@@ -83,7 +79,7 @@ async def as_completed(
                 watches.pop(response, None)
                 send.send_nowait(response)
 
-            watch = await response._watch(None, settled)
+            watch = await response.watch(None, settled)
             if watch is None:
                 settled(response)
             elif response not in finished:
@@ -102,8 +98,8 @@ async def as_completed(
                 )
             yield got
     finally:
-        for engine, entry in list(watches.values()):
-            engine.unregister(entry)
+        for watch in list(watches.values()):
+            watch.cancel()
         send.close()
         receive.close()
 
