@@ -21,7 +21,6 @@ from ._config import (
     DEFAULT_WAITER_CONFIG,
     S3Options,
     WaiterConfig,
-    check_positive,
     check_waiter_config,
 )
 from ._exceptions import InvalidTokenError
@@ -36,7 +35,7 @@ from ._telemetry import Telemetry
 from ._tokens import ResultPrefixes, decode_token, token_key
 from ._transport import Transport, open_transport
 from ._types import Deserializer, Serializer
-from ._validation import check_prefix, check_retries
+from ._validation import check_options, check_prefix, check_retries
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
 from .deserializers import BytesDeserializer
 from .serializers import IdentitySerializer
@@ -145,29 +144,19 @@ class AsyncPredictor:
         result_prefixes: Iterable[str] | None = None,
         transport: Transport | None = None,
     ) -> None:
-        if not isinstance(endpoint_name, str) or not endpoint_name:
-            raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
-        if not isinstance(serializer, Serializer):
-            raise TypeError(
-                "serializer must have CONTENT_TYPE and serialize(data), got "
-                f"{type(serializer).__name__}"
-            )
-        if not isinstance(deserializer, Deserializer):
-            raise TypeError(
-                "deserializer must have ACCEPT and deserialize(stream, content_type), got "
-                f"{type(deserializer).__name__}"
-            )
+        check_options(
+            endpoint_name,
+            serializer,
+            deserializer,
+            inline=inline,
+            max_concurrency=max_concurrency,
+            failure_check_every=failure_check_every,
+            max_result_bytes=max_result_bytes,
+            s3_requests_per_second=s3_requests_per_second,
+            detection=detection,
+            notifications=notifications,
+        )
         check_waiter_config(waiter_config)
-        if inline not in (True, False, "auto"):
-            raise ValueError(f"inline must be True, False or 'auto', got {inline!r}")
-        if max_concurrency is not None:
-            check_positive("max_concurrency", max_concurrency, integer=True)
-        check_positive("failure_check_every", failure_check_every, integer=True)
-        if max_result_bytes is not None:
-            check_positive("max_result_bytes", max_result_bytes, integer=True)
-        check_positive("s3_requests_per_second", s3_requests_per_second)
-        if detection not in ("auto", "list", "get"):
-            raise ValueError(f"detection must be 'auto', 'list' or 'get', got {detection!r}")
         self._request_args = RequestArgs(output_path_extension)
         if submit_retries not in SUBMIT_POLICIES:
             raise ValueError(
@@ -176,11 +165,6 @@ class AsyncPredictor:
         if default_bucket is not None:
             check_bucket(default_bucket, "default_bucket")
         self._s3_options = S3Options(upload_extra_args or {}, expected_bucket_owner)
-        if notifications is not None and not isinstance(notifications, NotificationQueue):
-            raise TypeError(
-                "notifications must be an aiosagemaker.NotificationQueue or None, got "
-                f"{type(notifications).__name__}"
-            )
         self.endpoint_name = endpoint_name
         self.serializer = serializer
         self.deserializer = deserializer

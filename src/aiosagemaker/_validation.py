@@ -1,4 +1,7 @@
-"""Checks of predictor arguments and request headers (typed errors that say how to fix)."""
+"""Checks of ``AsyncPredictor`` arguments and request headers (typed errors that say how to fix).
+
+``waiter_config`` is checked by :func:`._config.check_waiter_config`, next to WaiterConfig.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ._config import check_positive
 from ._exceptions import InvalidRequestError
+from ._notifications import NotificationQueue
+from ._types import Deserializer, Serializer
 
 __all__ = [
     "accept_header",
     "check_headers",
     "check_inference_id",
+    "check_options",
     "check_prefix",
     "check_retries",
 ]
@@ -20,6 +27,49 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _HEADER_ARGS = ("ContentType", "Accept", "CustomAttributes")
 _HEADER_MAX = 1024
+
+
+def check_options(
+    endpoint_name: object,
+    serializer: object,
+    deserializer: object,
+    *,
+    inline: object,
+    max_concurrency: object,
+    failure_check_every: object,
+    max_result_bytes: object,
+    s3_requests_per_second: object,
+    detection: object,
+    notifications: object,
+) -> None:
+    """The ``AsyncPredictor`` arguments that need no more than a look."""
+    if not isinstance(endpoint_name, str) or not endpoint_name:
+        raise ValueError(f"endpoint_name must be a non-empty string, got {endpoint_name!r}")
+    if not isinstance(serializer, Serializer):
+        raise TypeError(
+            "serializer must have CONTENT_TYPE and serialize(data), got "
+            f"{type(serializer).__name__}"
+        )
+    if not isinstance(deserializer, Deserializer):
+        raise TypeError(
+            "deserializer must have ACCEPT and deserialize(stream, content_type), got "
+            f"{type(deserializer).__name__}"
+        )
+    if inline not in (True, False, "auto"):
+        raise ValueError(f"inline must be True, False or 'auto', got {inline!r}")
+    if max_concurrency is not None:
+        check_positive("max_concurrency", max_concurrency, integer=True)
+    check_positive("failure_check_every", failure_check_every, integer=True)
+    if max_result_bytes is not None:
+        check_positive("max_result_bytes", max_result_bytes, integer=True)
+    check_positive("s3_requests_per_second", s3_requests_per_second)
+    if detection not in ("auto", "list", "get"):
+        raise ValueError(f"detection must be 'auto', 'list' or 'get', got {detection!r}")
+    if notifications is not None and not isinstance(notifications, NotificationQueue):
+        raise TypeError(
+            "notifications must be an aiosagemaker.NotificationQueue or None, got "
+            f"{type(notifications).__name__}"
+        )
 
 
 def check_retries(value: object) -> int:
