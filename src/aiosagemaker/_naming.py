@@ -26,10 +26,10 @@ class OutputNaming:
         self.described = False
         """Whether the endpoint config was read for :meth:`assume` (tried once)."""
 
-    def learn(self, key: str, output: str, failure: str | None) -> None:
+    def learn(self, key: str, output_path: str, failure_path: str | None) -> None:
         """Remember the naming from one accepted request sent with ``key`` (ext/filename)."""
-        self._output = _split(output, key)
-        self._failure = None if failure is None else _split(failure, key)
+        self._output = _split(output_path, key)
+        self._failure = None if failure_path is None else _split(failure_path, key)
 
     @property
     def known(self) -> bool:
@@ -61,11 +61,11 @@ class OutputNaming:
         self._output = (base + "/", "")
 
     def predict(self, key: str) -> tuple[str | None, str | None]:
-        """The (output, failure) locations of a request sent with ``key``, where known."""
+        """The (output_path, failure_path) of a request sent with ``key``, where known."""
         if self._output is None:
             return None, None
-        output = key.join(self._output)
-        return output, None if self._failure is None else key.join(self._failure)
+        output_path = key.join(self._output)
+        return output_path, None if self._failure is None else key.join(self._failure)
 
 
 def naming_key(args: dict[str, Any]) -> str | None:
@@ -77,8 +77,8 @@ def naming_key(args: dict[str, Any]) -> str | None:
     return f"{extension}/{filename}" if extension else str(filename)
 
 
-def _split(location: str, key: str) -> tuple[str, str] | None:
-    before, found, after = location.rpartition("/" + key)
+def _split(path: str, key: str) -> tuple[str, str] | None:
+    before, found, after = path.rpartition("/" + key)
     if not found or key in before:
         return None
     return before + "/", after

@@ -225,11 +225,11 @@ class BatchState:
             (idx, inference_id, expected_output),
         )
 
-    async def accepted(self, idx: int, output: str, failure: str | None) -> None:
+    async def accepted(self, idx: int, output_path: str, failure_path: str | None) -> None:
         await self._write(
             "UPDATE items SET state = 'accepted', output_location = ?, failure_location = ? "
             "WHERE idx = ?",
-            (output, failure, idx),
+            (output_path, failure_path, idx),
         )
 
     async def done(self, idx: int, line: str) -> None:

@@ -81,11 +81,11 @@ class ListenerWaiter(Protocol):
     def deliver(self, notification: Notification) -> None: ...
 
 
-def routing_keys(output: str, failure: str | None, inference_id: str | None) -> list[Key]:
+def routing_keys(output_path: str, failure_path: str | None, inference_id: str | None) -> list[Key]:
     """The keys a wait for these locations is found under (most specific first)."""
-    keys: list[Key] = [("output", output)]
-    if failure is not None:
-        keys.append(("failure", failure))
+    keys: list[Key] = [("output", output_path)]
+    if failure_path is not None:
+        keys.append(("failure", failure_path))
     if inference_id:
         keys.append(("id", inference_id))
     return keys
@@ -96,10 +96,10 @@ class Waiter:
 
     __slots__ = ("event", "failure", "keys", "notification", "output")
 
-    def __init__(self, keys: list[Key], output: str, failure: str | None) -> None:
+    def __init__(self, keys: list[Key], output_path: str, failure_path: str | None) -> None:
         self.keys = keys
-        self.output = output
-        self.failure = failure
+        self.output = output_path
+        self.failure = failure_path
         self.event = anyio.Event()
         self.notification: Notification | None = None
 
@@ -297,14 +297,16 @@ class SqsListener:
 
     def register(
         self,
-        output: str,
-        failure: str | None,
+        output_path: str,
+        failure_path: str | None,
         inference_id: str | None,
         *,
         use_held: bool = True,
     ) -> Waiter:
         """Wait for a notification about these locations; a held one is delivered at once."""
-        waiter = Waiter(routing_keys(output, failure, inference_id), output, failure)
+        waiter = Waiter(
+            routing_keys(output_path, failure_path, inference_id), output_path, failure_path
+        )
         self.attach(waiter, use_held=use_held)
         return waiter
 

@@ -830,7 +830,7 @@ class WaitingEngine:
         """Read what ``found`` announced: one GET at most (none for a body in hand).
 
         After a notification the GETs take a free shared S3 slot or else a detection slot, so
-        a notified result is not queued behind uploads (:meth:`.S3Transport.get` with
+        a notified result is not queued behind uploads (:meth:`.._s3.S3Transport.get` with
         ``found``); a result a check found reads as before (the listed-but-missing back-off
         counts on the shared limiter's pace).
 

@@ -1,4 +1,18 @@
-"""What a wait ends with: the result's locations, and the outcome types and messages."""
+"""What a wait ends with: the result's locations, and the outcome types and messages.
+
+Location names, one per concept. An inference's result is at its *output path* and a model
+failure at its *failure path*: ``output_path`` / ``failure_path``, ``s3://bucket/key``
+strings (the SDK's public names on responses, errors and tokens, and the name of every
+parameter, local and attribute holding them). Parsed, they are :class:`ResultLocations`
+``output`` / ``failure`` (:class:`S3Uri`, what the engine works with; the engine's entries and
+listener waiters expose the same as strings under those names). ``OutputLocation`` /
+``FailureLocation`` are only the InvokeEndpointAsync answer's fields, ``S3OutputPath`` /
+``S3FailurePath`` only the endpoint config's prefixes, below which
+:class:`.._naming.OutputNaming` works out where a request's result goes. ``output_location``
+is only a field of the batch CLI's and the Ray mapper's output rows (and of SNS
+notifications), ``expected_output`` only the CLI state file's column holding ``/<key>``: both
+kept for the files and rows already written.
+"""
 
 from __future__ import annotations
 
