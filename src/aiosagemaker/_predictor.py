@@ -17,12 +17,7 @@ from . import _management
 from ._batch import BatchProgress, BatchRun
 from ._callbacks import CallbackRunner
 from ._clients import ClientFactory
-from ._config import (
-    DEFAULT_WAITER_CONFIG,
-    S3Options,
-    WaiterConfig,
-    check_waiter_config,
-)
+from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_waiter_config
 from ._exceptions import InvalidTokenError
 from ._notifications import NotificationQueue
 from ._policies import RetryPolicy
