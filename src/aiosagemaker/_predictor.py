@@ -522,8 +522,7 @@ class AsyncPredictor:
 
     async def _admit_token(self, locations: list[str | None]) -> None:
         """Read the endpoint's result prefixes (once), then check an unsigned token's locations."""
-        if not self._result_prefixes:
-            await self._invoker.read_endpoint_config(lambda: not self._result_prefixes)
+        await self._invoker.read_endpoint_config(lambda: not self._result_prefixes)
         self._result_prefixes.check_unsigned(locations, self.endpoint_name)
 
     # -- helpers -------------------------------------------------------------------------

@@ -221,7 +221,7 @@ class Invoker:
         try:
             answer = await self.submitter.submit(call)
         except Uncertain as uncertain:
-            if not self.naming.known and naming_key(args) is not None:
+            if naming_key(args) is not None:
                 await self.read_endpoint_config(self._naming_unread)
             raise self._uncertain(args, uncertain.error, respond) from uncertain.error
         except NotSent as not_sent:
@@ -246,18 +246,17 @@ class Invoker:
                     self._result_prefixes.add(prefix or location.rpartition("/")[0])
 
     async def read_endpoint_config(self, needed: Callable[[], bool]) -> None:
-        """Read the endpoint config once at a time, if ``needed()`` still holds under the lock."""
+        """Read the endpoint config, if ``needed()`` (checked before and under the lock)."""
+        if not needed():
+            return
         self._describe_lock = self._describe_lock or anyio.Lock()
         async with self._describe_lock:  # once, however many ask at once
             if needed():
                 await self._learn_output_path()
 
     def _naming_unread(self) -> bool:
-        """Whether the naming is unknown and the endpoint config not yet read for it (once)."""
-        if self.naming.known or self.naming.described:
-            return False
-        self.naming.described = True
-        return True
+        """Whether the naming is unknown and the endpoint config was not read yet."""
+        return not self.naming.known and not self.naming.described
 
     def not_sent(self, error: BaseException) -> RequestNotSentError:
         """The typed error of a request that provably never left the client."""
@@ -286,8 +285,9 @@ class Invoker:
         """Best effort: the endpoint's S3OutputPath from its config (needs two Describe calls).
 
         Failures are not predicted this way (their naming is learned from answers). Errors
-        leave the naming unknown.
+        leave the naming unknown; it is not read again for the naming (tokens may retry).
         """
+        self.naming.described = True
         try:
             with anyio.fail_after(10):
                 async with self._factory.client("sagemaker") as client:
