@@ -33,11 +33,12 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
+from ._binding import Watch
 from ._config import WaiterConfig, check_positive, check_waiter_config
 from ._exceptions import AsyncInferenceModelError, BatchFailureRatioExceeded
 from ._optional import import_optional
 from ._policies import MIN_FINISHED_FOR_RATIO, RetryPolicy, check_failure_ratio
-from ._response import AsyncInferenceResponse, Watch
+from ._response import AsyncInferenceResponse
 from ._s3 import S3Requests, S3Uri
 
 __all__ = ["BatchOutcome", "BatchProgress", "BatchRun"]

@@ -15,6 +15,7 @@ from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCreden
 
 from . import _management
 from ._batch import BatchProgress, BatchRun
+from ._binding import ResponseBinding
 from ._callbacks import CallbackRunner
 from ._clients import ClientFactory
 from ._config import DEFAULT_WAITER_CONFIG, S3Options, WaiterConfig, check_waiter_config
@@ -22,7 +23,7 @@ from ._exceptions import InvalidTokenError
 from ._notifications import NotificationQueue
 from ._policies import RetryPolicy
 from ._request_args import RequestArgs, send_inline, supports, to_payload
-from ._response import AsyncInferenceResponse, ResponseBinding
+from ._response import AsyncInferenceResponse
 from ._s3 import S3Requests, S3Uri, check_bucket, input_key
 from ._scaling import timeout_explainer
 from ._submission import SUBMIT_POLICIES, Invoker, SubmitPolicy, Submitter

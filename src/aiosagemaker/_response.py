@@ -9,14 +9,14 @@ import io
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
 from . import deserializers
-from ._callbacks import CallbackRunner, DoneCallbacks
+from ._binding import BindingSource, ResponseBinding, Watch
+from ._callbacks import DoneCallbacks
 from ._config import WaiterConfig, check_waiter_config
 from ._download import check_target, file_writer
 from ._exceptions import (
@@ -29,9 +29,7 @@ from ._exceptions import (
 from ._s3 import Consume, Fetched, S3Uri, read_all
 from ._telemetry import Telemetry
 from ._tokens import encode_token, token_key
-from ._types import Deserializer
-from ._waiting import Completed, Outcome, ResultLocations, WaitingEngine
-from ._waiting._registry import Entry
+from ._waiting import Completed, Outcome, ResultLocations
 
 __all__ = ["AsyncInferenceResponse", "InferenceStatus", "ResponseBinding", "Watch"]
 
@@ -49,50 +47,6 @@ class InferenceStatus(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseBinding:
-    """What a response needs from the predictor that made it (and nothing more).
-
-    Attributes:
-        engine: Opens the predictor if needed and returns its waiting engine.
-        deserializer: Decodes results.
-        waiter_config: What ``await response`` waits with.
-        endpoint_name: Written into continuation tokens.
-        max_result_bytes: ``get_result`` refuses larger results (None: no limit).
-        telemetry: Spans and counters (None: none).
-        explain_timeout: Adds what it can find out to a PollingTimeoutError (see _scaling).
-    """
-
-    engine: Callable[[], Awaitable[WaitingEngine]]
-    deserializer: Deserializer
-    waiter_config: WaiterConfig
-    endpoint_name: str
-    max_result_bytes: int | None
-    telemetry: Telemetry | None = None
-    explain_timeout: Callable[[PollingTimeoutError], Awaitable[None]] | None = None
-    callbacks: CallbackRunner | None = None
-    """Runs done callbacks (None: each response runs its own)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """A response registered with its waiting engine (see :meth:`AsyncInferenceResponse.watch`)."""
-
-    engine: WaitingEngine
-    entry: Entry
-
-    def cancel(self) -> None:
-        """Stop watching (idempotent); the inference goes on and can be awaited again."""
-        self.engine.unregister(self.entry)
-
-
-class BindingSource(Protocol):
-    """Anything that hands out a :class:`ResponseBinding` (an ``AsyncPredictor``)."""
-
-    @property
-    def response_binding(self) -> ResponseBinding: ...
 
 
 class AsyncInferenceResponse:

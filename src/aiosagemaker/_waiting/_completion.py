@@ -14,8 +14,9 @@ from typing import Literal
 
 import anyio
 
+from .._binding import Watch
 from .._exceptions import PollingTimeoutError
-from .._response import AsyncInferenceResponse, Watch
+from .._response import AsyncInferenceResponse
 
 __all__ = ["ALL_COMPLETED", "FIRST_COMPLETED", "FIRST_EXCEPTION", "as_completed", "wait"]
 
