@@ -1,4 +1,10 @@
-"""AsyncPredictor: uploads input, calls InvokeEndpointAsync, hands out awaitable responses."""
+"""AsyncPredictor: uploads input, calls InvokeEndpointAsync, hands out awaitable responses.
+
+Longer than the library's other modules for one reason: it is the public face, so the SDK's
+method names, signatures and docstrings live here; each method body is a few lines that
+delegate (submission to ``_submission``/``_request_args``, management to ``_management``,
+batches to ``_batch``, waiting to ``_waiting``).
+"""
 
 from __future__ import annotations
 
