@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
@@ -30,9 +29,9 @@ from aiosagemaker import (
     SubmissionUncertainError,
 )
 from aiosagemaker.local import LocalEndpoint
+from cli_helpers import read_outcomes, run_batch
 from conftest import BUCKET
 from helpers import key_of, make_predictor
-from test_cli import COMMAND, env_of, read_outcomes
 
 FLAKY = "policies-flaky"
 FLAKY_CLI = "policies-flaky-cli"
@@ -318,26 +317,7 @@ async def test_cleanup_all_deletes_inputs_and_read_results(
 
 
 def _batch(local: LocalEndpoint, inputs: Path, output: Path, *extra: str) -> Any:
-    return subprocess.run(
-        [
-            *COMMAND,
-            "batch",
-            FLAKY_CLI,
-            str(inputs),
-            "--output",
-            str(output),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-            "--no-inline",
-            *extra,
-        ],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_batch(local, inputs, output, "--no-inline", *extra, endpoint=FLAKY_CLI)
 
 
 def _list(local: LocalEndpoint, prefix: str) -> list[str]:
