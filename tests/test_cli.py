@@ -79,9 +79,10 @@ def test_ctrl_c_stops_cleanly_and_resumes(local: LocalEndpoint, tmp_path: Path) 
     state = tmp_path / "state.db"
     inputs.write_text("".join(json.dumps({"output": i, "sleep": 1}) + "\n" for i in range(40)))
     args = ("--state", str(state), "--concurrency", "8")
+    before = local.stats("scripted").accepted
     process = start_batch(local, inputs, output, *args)
-    wait_for(lambda: state.exists(), 60)
-    time.sleep(1.5)  # a point in the middle of the run, not a synchronisation
+    # a point in the middle of the run: 8 inputs accepted, most of the 40 (1 s each) to come
+    wait_for(lambda: local.stats("scripted").accepted - before >= 8, 60)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
