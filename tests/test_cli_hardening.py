@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aiosagemaker._cli import build_parser
+from aiosagemaker._cli._parser import build_parser
 from aiosagemaker.local import LocalEndpoint
 from cli_helpers import (
     UNCERTAIN,
