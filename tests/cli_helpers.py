@@ -1,4 +1,5 @@
-"""The ``aiosagemaker`` command run in a subprocess against the emulator (helpers, not fixtures).
+"""Subprocesses a user would start: the ``aiosagemaker`` command against the emulator, and the
+example scripts (helpers, not fixtures).
 
 Every CLI test builds its command line and environment here, so a change to how the command
 is started (its module, the variables it needs, the flags every run passes) is made once.
@@ -19,6 +20,7 @@ from aiosagemaker.local import LocalEndpoint
 from conftest import BUCKET
 
 COMMAND = [sys.executable, "-m", "aiosagemaker"]
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 UNCERTAIN = "SubmissionUncertainError"
 
 
@@ -107,3 +109,23 @@ def wait_for(condition: Callable[[], bool], deadline: float) -> None:
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)  # a subprocess writes the file: nothing to wait on but the file
+
+
+def user_env() -> dict[str, str]:
+    """This process's environment without ``AWS_*`` variables (an example starts its own
+    emulator) and without a token key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.pop("AIOSAGEMAKER_TOKEN_KEY", None)
+    return env
+
+
+def run_example(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python examples/NAME ARGS...`` to its end, in :func:`user_env`."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
