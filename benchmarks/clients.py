@@ -70,6 +70,32 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def done_record(
+    wall: float,
+    cpu: float,
+    threads: int,
+    completed: int,
+    errors: list[str],
+    lags: list[float] | None,
+) -> dict[str, Any]:
+    """The ``done`` line of a client run: its time, CPU, peak RSS and threads (now or at their
+    peak), outcomes, and event-loop lag (None for thread clients)."""
+    status = proc_status()
+    return {
+        "phase": "done",
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_kb": status["VmHWM"],
+        "threads": max(threads, status["Threads"]),
+        "completed": completed,
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:5],
+        "loop_lag_p50": None if lags is None else percentile(lags, 0.5),
+        "loop_lag_p99": None if lags is None else percentile(lags, 0.99),
+        "loop_lag_max": None if lags is None else max(lags, default=None),
+    }
+
+
 # -- asyncio variants ------------------------------------------------------------------------
 
 
@@ -117,23 +143,9 @@ async def run_async(args: argparse.Namespace) -> None:
         await asyncio.gather(*(task() for _ in range(args.n)))
         wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
         lag_task.cancel()
-        status = proc_status()
+        record = done_record(wall, cpu, peak_threads, len(times), errors, monitor.lags)
         Path(args.times).write_text(json.dumps(times))  # noqa: ASYNC240 - measured already
-        emit(
-            {
-                "phase": "done",
-                "wall_seconds": wall,
-                "cpu_seconds": cpu,
-                "peak_rss_kb": status["VmHWM"],
-                "threads": max(peak_threads, status["Threads"]),
-                "completed": len(times),
-                "errors": len(errors),
-                "error_samples": sorted(set(errors))[:5],
-                "loop_lag_p50": percentile(monitor.lags, 0.5),
-                "loop_lag_p99": percentile(monitor.lags, 0.99),
-                "loop_lag_max": max(monitor.lags, default=None),
-            }
-        )
+        emit(record)
 
 
 def make_async_client(args: argparse.Namespace) -> Any:
@@ -283,23 +295,12 @@ def run_sdk(args: argparse.Namespace) -> None:
     for worker in workers:
         worker.join()
     wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
-    status = proc_status()
+    record = done_record(wall, cpu, peak_threads, len(times), errors, None)
     with open(args.times, "w") as out:
         json.dump(times, out)
-    record = {
-        "phase": "done",
-        "wall_seconds": wall,
-        "cpu_seconds": cpu,
-        "peak_rss_kb": status["VmHWM"],
-        "threads": max(peak_threads, status["Threads"]),
-        "completed": len(times),
-        "errors": len(errors) + (args.n - len(workers)),
-        "error_samples": sorted(set(errors))[:5] + ([start_failed] if start_failed else []),
-        "loop_lag_p50": None,
-        "loop_lag_p99": None,
-        "loop_lag_max": None,
-        "leftover_threads": len(set(threading.enumerate()) - warm_threads) - 1,
-    }
+    record["errors"] += args.n - len(workers)
+    record["error_samples"] += [start_failed] if start_failed else []
+    record["leftover_threads"] = len(set(threading.enumerate()) - warm_threads) - 1
     emit(record)
     # The failure-path waiter threads keep polling until max_attempts: wait for them.
     for thread in set(threading.enumerate()) - warm_threads:

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 
 from aiosagemaker import AsyncPredictor, JSONDeserializer, JSONSerializer, WaiterConfig
+from aiosagemaker.local import LocalEndpoint
 from conftest import BUCKET
 
 FAST = WaiterConfig(max_attempts=None, delay=0.02, backoff=1.2, max_delay=0.25, timeout=30)
@@ -44,3 +45,17 @@ def key_of(uri: str) -> str:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+def sync_client(local: LocalEndpoint, service: str) -> Any:
+    """A blocking boto3 client of ``service`` on the emulator's endpoint URL and credentials."""
+    import boto3
+
+    env = local.env
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )

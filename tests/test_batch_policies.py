@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
@@ -30,9 +29,9 @@ from aiosagemaker import (
     SubmissionUncertainError,
 )
 from aiosagemaker.local import LocalEndpoint
+from cli_helpers import read_outcomes, run_batch
 from conftest import BUCKET
-from helpers import key_of, make_predictor
-from test_cli import COMMAND, env_of, read_outcomes
+from helpers import key_of, make_predictor, sync_client
 
 FLAKY = "policies-flaky"
 FLAKY_CLI = "policies-flaky-cli"
@@ -59,16 +58,7 @@ def flaky_model(body: bytes, content_type: str | None, accept: str | None) -> tu
 
 
 def _create_flaky(local: LocalEndpoint, name: str) -> None:
-    import boto3
-
-    env = local.env
-    sagemaker = boto3.client(
-        "sagemaker",
-        endpoint_url=env["AWS_ENDPOINT_URL_SAGEMAKER"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
+    sagemaker = sync_client(local, "sagemaker")
     sagemaker.create_model(
         ModelName=name,
         PrimaryContainer={
@@ -318,40 +308,11 @@ async def test_cleanup_all_deletes_inputs_and_read_results(
 
 
 def _batch(local: LocalEndpoint, inputs: Path, output: Path, *extra: str) -> Any:
-    return subprocess.run(
-        [
-            *COMMAND,
-            "batch",
-            FLAKY_CLI,
-            str(inputs),
-            "--output",
-            str(output),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-            "--no-inline",
-            *extra,
-        ],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_batch(local, inputs, output, "--no-inline", *extra, endpoint=FLAKY_CLI)
 
 
 def _list(local: LocalEndpoint, prefix: str) -> list[str]:
-    import boto3
-
-    env = local.env
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL_S3"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-    )
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    listed = sync_client(local, "s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     return [item["Key"] for item in listed.get("Contents", ())]
 
 

@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from aiosagemaker.local import LocalEndpoint
+from cli_helpers import (
+    UNCERTAIN,
+    read_outcomes,
+    run_batch,
+    run_cli,
+    start_batch,
+    wait_for,
+    write_inputs,
+)
 from conftest import BUCKET
-
-COMMAND = [sys.executable, "-m", "aiosagemaker"]
-UNCERTAIN = "SubmissionUncertainError"
-
-
-def env_of(local: LocalEndpoint) -> dict[str, str]:
-    env = {**os.environ, **local.env}
-    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    env.pop("AWS_PROFILE", None)
-    env.pop("AIOSAGEMAKER_TOKEN_KEY", None)
-    return env
-
-
-def run(local: LocalEndpoint, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def write_inputs(path: Path, count: int) -> None:
-    path.write_text("".join(json.dumps({"output": i, "sleep": 0.2}) + "\n" for i in range(count)))
-
-
-def read_outcomes(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def wait_for(condition: Any, deadline: float) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)  # a subprocess writes the file: nothing to wait on but the file
 
 
 def test_batch_runs_every_input_once(local: LocalEndpoint, tmp_path: Path) -> None:
@@ -62,8 +30,7 @@ def test_batch_runs_every_input_once(local: LocalEndpoint, tmp_path: Path) -> No
     with inputs.open("a") as file:
         file.write("\nnot json\n")
     before = local.stats("scripted").accepted
-    done = run(local, "batch", "scripted", str(inputs), "--output", str(output),
-               "--bucket", BUCKET, "--concurrency", "16", "--no-progress")  # fmt: skip
+    done = run_batch(local, inputs, output, "--concurrency", "16")
     assert done.returncode == 0, done.stderr
     assert "done: ok 60, failed 1" in done.stderr
     outcomes = read_outcomes(output)
@@ -72,8 +39,7 @@ def test_batch_runs_every_input_once(local: LocalEndpoint, tmp_path: Path) -> No
     assert outcomes[60]["error"]["type"] == "ValueError"
     assert "input line 62 is not JSON" in outcomes[60]["error"]["message"]
     assert local.stats("scripted").accepted - before == 60
-    again = run(local, "batch", "scripted", str(inputs), "--output", str(output),
-                "--bucket", BUCKET, "--no-progress")  # fmt: skip
+    again = run_batch(local, inputs, output)
     assert again.returncode == 0 and read_outcomes(output) == outcomes
     assert local.stats("scripted").accepted - before == 60  # nothing submitted again
 
@@ -87,25 +53,19 @@ def test_batch_survives_kill_9_and_resumes_exactly_once(
     write_inputs(inputs, count)
     before = local.stats("scripted").accepted
     rng = random.Random(1234)
-    args = [*COMMAND, "batch", "scripted", str(inputs), "--output", str(output),
-            "--state", str(state), "--bucket", BUCKET, "--concurrency", "32",
-            "--no-progress", "--uncertain-wait", "10"]  # fmt: skip
+    args = ("--state", str(state), "--concurrency", "32", "--uncertain-wait", "10")
     for _ in range(3):
-        process = subprocess.Popen(
-            args, env=env_of(local), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = start_batch(local, inputs, output, *args, stderr=subprocess.DEVNULL)
         wait_for(lambda: state.exists(), 60)
         time.sleep(rng.uniform(0.3, 1.5))  # a random point of the run, not a synchronisation
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    final = subprocess.run(args, env=env_of(local), capture_output=True, text=True, timeout=300)
+    final = run_batch(local, inputs, output, *args)
     assert final.returncode == 0, final.stderr
     outcomes = read_outcomes(output)
     assert [o["index"] for o in outcomes] == list(range(count))  # each input exactly once
     ok = [o for o in outcomes if "result" in o]
-    uncertain = [
-        o for o in outcomes if o.get("error", {}).get("type") == "SubmissionUncertainError"
-    ]
+    uncertain = [o for o in outcomes if o.get("error", {}).get("type") == UNCERTAIN]
     assert len(ok) + len(uncertain) == count
     assert all(o["result"] == o["index"] for o in ok)
     assert len({o["inference_id"] for o in ok}) == len(ok)
@@ -118,33 +78,31 @@ def test_ctrl_c_stops_cleanly_and_resumes(local: LocalEndpoint, tmp_path: Path) 
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     state = tmp_path / "state.db"
     inputs.write_text("".join(json.dumps({"output": i, "sleep": 1}) + "\n" for i in range(40)))
-    args = [*COMMAND, "batch", "scripted", str(inputs), "--output", str(output),
-            "--state", str(state), "--bucket", BUCKET, "--concurrency", "8",
-            "--no-progress"]  # fmt: skip
-    process = subprocess.Popen(
-        args, env=env_of(local), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    wait_for(lambda: state.exists(), 60)
-    time.sleep(1.5)  # a point in the middle of the run, not a synchronisation
+    args = ("--state", str(state), "--concurrency", "8")
+    before = local.stats("scripted").accepted
+    process = start_batch(local, inputs, output, *args)
+    # a point in the middle of the run: 8 inputs accepted, most of the 40 (1 s each) to come
+    wait_for(lambda: local.stats("scripted").accepted - before >= 8, 60)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "run the same command again to resume" in stderr
-    final = subprocess.run(args, env=env_of(local), capture_output=True, text=True, timeout=300)
+    final = run_batch(local, inputs, output, *args)
     assert final.returncode == 0, final.stderr
     assert [o["result"] for o in read_outcomes(output)] == list(range(40))
 
 
 def test_invoke_and_result(local: LocalEndpoint) -> None:
-    submitted = run(local, "invoke", "scripted", "--data", '{"output": "hi"}', "--bucket", BUCKET)
+    hello = '{"output": "hi"}'
+    submitted = run_cli(local, "invoke", "scripted", "--data", hello, "--bucket", BUCKET)
     assert submitted.returncode == 0, submitted.stderr
     printed = json.loads(submitted.stdout)
     assert printed["output_location"].startswith("s3://") and printed["inference_id"]
-    fetched = run(local, "result", printed["token"])
+    fetched = run_cli(local, "result", printed["token"])
     assert fetched.returncode == 0, fetched.stderr
     assert json.loads(fetched.stdout) == "hi"
-    waited = run(local, "invoke", "scripted", "--data", '{"output": 7}', "--wait",
-                 "--bucket", BUCKET)  # fmt: skip
+    waited = run_cli(local, "invoke", "scripted", "--data", '{"output": 7}', "--wait",
+                     "--bucket", BUCKET)  # fmt: skip
     assert json.loads(waited.stdout)["result"] == 7
 
 
@@ -161,9 +119,6 @@ def test_invoke_and_result(local: LocalEndpoint) -> None:
 def test_bad_input_exits_2_with_one_line(
     local: LocalEndpoint, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    done = subprocess.run(
-        [*COMMAND, *args], env=env_of(local), capture_output=True, text=True, cwd=tmp_path,
-        timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli(local, *args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

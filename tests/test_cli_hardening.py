@@ -17,42 +17,23 @@ from typing import Any
 
 import pytest
 
-from aiosagemaker._cli import build_parser
+from aiosagemaker._cli._parser import build_parser
 from aiosagemaker.local import LocalEndpoint
+from cli_helpers import (
+    UNCERTAIN,
+    batch_args,
+    cli_env,
+    read_outcomes,
+    run_batch,
+    run_cli,
+    start_batch,
+    wait_for,
+    write_inputs,
+)
 from conftest import BUCKET, GATES
 from s3_fault_proxy import Fault, S3FaultProxy
-from test_cli import COMMAND, UNCERTAIN, env_of, read_outcomes, wait_for, write_inputs
 
 INVOKE_PATH = "/async-invocations"
-
-
-def batch(
-    local: LocalEndpoint,
-    inputs: Path,
-    output: Path,
-    *extra: str,
-    env: dict[str, str] | None = None,
-    endpoint: str = "scripted",
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            *COMMAND,
-            "batch",
-            endpoint,
-            str(inputs),
-            "--output",
-            str(output),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-            *extra,
-        ],
-        env=env or env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -68,7 +49,7 @@ def one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> N
 def runtime_env(local: LocalEndpoint, runtime_proxy: S3FaultProxy) -> Iterator[dict[str, str]]:
     """The subprocess environment with InvokeEndpointAsync through the fault proxy."""
     runtime_proxy.reset()
-    env = env_of(local)
+    env = cli_env(local)
     env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = runtime_proxy.url
     yield env
     runtime_proxy.reset()
@@ -85,27 +66,11 @@ def test_second_process_on_the_same_state_exits_2_naming_the_holder(
     inputs.write_text("".join(json.dumps({"gate": name, "output": i}) + "\n" for i in range(20)))
     lock = tmp_path / "out.jsonl.state.db.lock"
     before = local.stats("scripted").accepted
-    first = subprocess.Popen(
-        [
-            *COMMAND,
-            "batch",
-            "scripted",
-            str(inputs),
-            "--output",
-            str(output),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-        ],
-        env=env_of(local),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_batch(local, inputs, output)
     try:
         wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), 60)
         wait_for(lambda: local.stats("scripted").accepted - before >= 1, 60)
-        second = batch(local, inputs, output)
+        second = run_batch(local, inputs, output)
         one_line_error(second, f"pid {first.pid}", "another aiosagemaker batch")
     finally:
         GATES[name].open()
@@ -123,20 +88,20 @@ def test_state_of_another_batch_leaves_the_output_untouched(
 ) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 5)
-    assert batch(local, inputs, output).returncode == 0
+    assert run_batch(local, inputs, output).returncode == 0
     state = tmp_path / "out.jsonl.state.db"
     precious = tmp_path / "precious.jsonl"
     precious.write_text("keep me\n")
     other = tmp_path / "other.jsonl"
     write_inputs(other, 3)
-    done = batch(local, other, precious, "--state", str(state))
+    done = run_batch(local, other, precious, "--state", str(state))
     one_line_error(done, "belongs to another batch", "--force-new")
     assert precious.read_text() == "keep me\n"
     # the endpoint fixed after a failed run: same --output, another endpoint
-    renamed = batch(local, inputs, output, endpoint="no-failure-path")
+    renamed = run_batch(local, inputs, output, endpoint="no-failure-path")
     one_line_error(renamed, "belongs to another batch", "'scripted'", "--force-new")
     assert [o["result"] for o in read_outcomes(output)] == list(range(5))
-    again = batch(local, inputs, output, "--force-new", endpoint="no-failure-path")
+    again = run_batch(local, inputs, output, "--force-new", endpoint="no-failure-path")
     assert again.returncode == 0, again.stderr
     assert [o["result"] for o in read_outcomes(output)] == list(range(5))
 
@@ -148,21 +113,21 @@ def test_output_equal_to_the_input_is_refused(local: LocalEndpoint, tmp_path: Pa
     os.symlink(inputs, tmp_path / "link.jsonl")
     for output in (inputs, tmp_path / "link.jsonl", tmp_path / "sub" / ".." / "in.jsonl"):
         (tmp_path / "sub").mkdir(exist_ok=True)
-        one_line_error(batch(local, inputs, output), "is the input file")
+        one_line_error(run_batch(local, inputs, output), "is the input file")
         assert inputs.read_text() == text
 
 
 def test_a_changed_input_is_refused_until_force_new(local: LocalEndpoint, tmp_path: Path) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 6)
-    assert batch(local, inputs, output).returncode == 0
+    assert run_batch(local, inputs, output).returncode == 0
     before = local.stats("scripted").accepted
     written = output.read_text()
     inputs.write_text(json.dumps({"output": "new"}) + "\n" + inputs.read_text())
-    one_line_error(batch(local, inputs, output), "changed since", "--force-new")
+    one_line_error(run_batch(local, inputs, output), "changed since", "--force-new")
     assert output.read_text() == written
     assert local.stats("scripted").accepted == before
-    fresh = batch(local, inputs, output, "--force-new")
+    fresh = run_batch(local, inputs, output, "--force-new")
     assert fresh.returncode == 0, fresh.stderr
     assert [o["result"] for o in read_outcomes(output)] == ["new", *range(6)]
     assert [o["index"] for o in read_outcomes(output)] == list(range(7))
@@ -177,15 +142,15 @@ def test_resubmit_uncertain_after_the_batch_finished(
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 8)
     runtime_proxy.add(Fault("POST", INVOKE_PATH, after_forward="drop", times=3))
-    first = batch(local, inputs, output, "--concurrency", "1", env=runtime_env)
+    first = run_batch(local, inputs, output, "--concurrency", "1", env=runtime_env)
     assert first.returncode == 0, first.stderr
     uncertain = [o for o in read_outcomes(output) if o.get("error", {}).get("type") == UNCERTAIN]
     assert len(uncertain) == 3
     before = local.stats("scripted").accepted
-    retried = batch(local, inputs, output, "--retry-failed", env=runtime_env)
+    retried = run_batch(local, inputs, output, "--retry-failed", env=runtime_env)
     assert retried.returncode == 0, retried.stderr
     assert local.stats("scripted").accepted == before  # definite errors only: none here
-    again = batch(local, inputs, output, "--resubmit-uncertain", env=runtime_env)
+    again = run_batch(local, inputs, output, "--resubmit-uncertain", env=runtime_env)
     assert again.returncode == 0, again.stderr
     outcomes = read_outcomes(output)
     assert [o.get("result") for o in outcomes] == list(range(8)), outcomes
@@ -202,18 +167,18 @@ def test_nothing_succeeded_exits_1_and_retry_failed_resubmits(
 ) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 4)
-    unreachable = env_of(local)
+    unreachable = cli_env(local)
     with socket_closed() as port:
         unreachable["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = f"http://127.0.0.1:{port}"
-        failed = batch(local, inputs, output, env=unreachable)
+        failed = run_batch(local, inputs, output, env=unreachable)
     assert failed.returncode == 1, failed.stderr
     assert "no input succeeded" in failed.stderr and "--retry-failed" in failed.stderr
     assert all("error" in o for o in read_outcomes(output))
     assert UNCERTAIN not in output.read_text()  # never sent: a definite error
     before = local.stats("scripted").accepted
-    rerun = batch(local, inputs, output)
+    rerun = run_batch(local, inputs, output)
     assert rerun.returncode == 1 and local.stats("scripted").accepted == before
-    retried = batch(local, inputs, output, "--retry-failed")
+    retried = run_batch(local, inputs, output, "--retry-failed")
     assert retried.returncode == 0, retried.stderr
     outcomes = read_outcomes(output)
     assert [o["result"] for o in outcomes] == list(range(4))
@@ -228,7 +193,7 @@ def test_nothing_succeeded_exits_1_and_retry_failed_resubmits(
 def test_unknown_endpoint_exits_1(local: LocalEndpoint, tmp_path: Path) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 3)
-    done = batch(local, inputs, output, endpoint="no-such-endpoint")
+    done = run_batch(local, inputs, output, endpoint="no-such-endpoint")
     assert done.returncode == 1, done.stderr
     assert "EndpointNotFoundError" in done.stderr
 
@@ -255,7 +220,7 @@ def test_input_not_utf8_names_the_line(local: LocalEndpoint, tmp_path: Path) -> 
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inputs.write_bytes(b'{"output": 1}\n\n{"output": "\xff\xfe"}\n{"output": 2}\n')
     before = local.stats("scripted").accepted
-    one_line_error(batch(local, inputs, output), "line 3", "not UTF-8")
+    one_line_error(run_batch(local, inputs, output), "line 3", "not UTF-8")
     assert local.stats("scripted").accepted == before
     assert not output.exists()
 
@@ -264,13 +229,15 @@ def test_corrupt_state_file(local: LocalEndpoint, tmp_path: Path) -> None:
     inputs, output, state = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "s.db"
     write_inputs(inputs, 2)
     state.write_bytes(b"this is no database\n" * 300)
-    one_line_error(batch(local, inputs, output, "--state", str(state)), str(state), "--force-new")
+    one_line_error(
+        run_batch(local, inputs, output, "--state", str(state)), str(state), "--force-new"
+    )
     assert not output.exists()
     foreign = tmp_path / "foreign.db"
     with sqlite3.connect(foreign) as db:
         db.execute("CREATE TABLE customers (name TEXT)")
-    one_line_error(batch(local, inputs, output, "--state", str(foreign)), "not a batch state")
-    fresh = batch(local, inputs, output, "--state", str(state), "--force-new")
+    one_line_error(run_batch(local, inputs, output, "--state", str(foreign)), "not a batch state")
+    fresh = run_batch(local, inputs, output, "--state", str(state), "--force-new")
     assert fresh.returncode == 0, fresh.stderr
 
 
@@ -279,33 +246,20 @@ def test_no_region_or_credentials(local: LocalEndpoint, tmp_path: Path, command:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 2)
     args = (
-        ["batch", "scripted", str(inputs), "--output", str(output)]
-        if command == "batch"
-        else ["invoke", "scripted", "--data", "{}"]
+        batch_args(inputs, output) if command == "batch" else ["invoke", "scripted", "--data", "{}"]
     )
-    no_region = env_of(local)
+    no_region = cli_env(local)
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
         no_region.pop(name, None)
-    done = subprocess.run(
-        [*COMMAND, *args], env=no_region, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_cli(local, *args, env=no_region)
     one_line_error(done, "no AWS region", "AWS_DEFAULT_REGION", "--region")
-    with_flag = subprocess.run(
-        [*COMMAND, *args, "--region", "us-east-1", "--bucket", BUCKET],
-        env=no_region,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    with_flag = run_cli(local, *args, "--region", "us-east-1", "--bucket", BUCKET, env=no_region)
     assert with_flag.returncode == 0, with_flag.stderr
-    no_keys = env_of(local)
+    no_keys = cli_env(local)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         no_keys.pop(name, None)
     no_keys["AWS_EC2_METADATA_DISABLED"] = "true"
-    done = subprocess.run(
-        [*COMMAND, *args], env=no_keys, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = run_cli(local, *args, env=no_keys)
     one_line_error(done, "no AWS credentials", "AWS_ACCESS_KEY_ID")
 
 
@@ -333,32 +287,8 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(
     script = (
         'mount -t tmpfs -o size=16k tmpfs "$0" || exit 99; "$@"; code=$?; ls -A "$0"; exit $code'
     )
-    done = subprocess.run(
-        [
-            "unshare",
-            "-rm",
-            "sh",
-            "-c",
-            script,
-            str(full),
-            *COMMAND,
-            "batch",
-            "scripted",
-            str(inputs),
-            "--output",
-            str(full / "out.jsonl"),
-            "--state",
-            str(state),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-        ],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    wrapper = ["unshare", "-rm", "sh", "-c", script, str(full)]
+    done = run_batch(local, inputs, full / "out.jsonl", "--state", str(state), wrapper=wrapper)
     one_line_error(done, "no space left", "out.jsonl", "run the same command again")
     assert done.stdout == ""  # ls: nothing left on the full filesystem
 
@@ -367,34 +297,14 @@ def test_disk_full_is_one_line_and_leaves_no_partial_file(
 
 
 def test_result_timeout_says_why(local: LocalEndpoint, tmp_path: Path) -> None:
-    submitted = subprocess.run(
-        [
-            *COMMAND,
-            "invoke",
-            "scripted",
-            "--data",
-            '{"output": 1, "sleep": 60}',
-            "--bucket",
-            BUCKET,
-        ],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    slow = '{"output": 1, "sleep": 60}'
+    submitted = run_cli(local, "invoke", "scripted", "--data", slow, "--bucket", BUCKET)
+    assert submitted.returncode == 0, submitted.stderr
     token = json.loads(submitted.stdout)["token"]
-    env = env_of(local)
+    env = cli_env(local)
     with socket_closed() as port:
         env["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{port}"
-        done = subprocess.run(
-            [*COMMAND, "result", token, "--timeout", "3"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_cli(local, "result", token, "--timeout", "3", env=env)
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "PollingTimeoutError" in lines[0], done.stderr
@@ -407,7 +317,7 @@ def test_result_timeout_says_why(local: LocalEndpoint, tmp_path: Path) -> None:
 def test_blank_lines_keep_the_line_numbers(local: LocalEndpoint, tmp_path: Path) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inputs.write_text('{"output": "a"}\n\n   \nnot json\n{"output": "e"}\n')
-    done = batch(local, inputs, output)
+    done = run_batch(local, inputs, output)
     assert done.returncode == 0, done.stderr
     outcomes = read_outcomes(output)
     assert [o["index"] for o in outcomes] == [0, 3, 4]
@@ -424,14 +334,7 @@ def test_progress_bar_has_a_total_on_the_first_run(local: LocalEndpoint, tmp_pat
     write_inputs(inputs, 7)
     with inputs.open("a") as file:
         file.write("\n")
-    done = subprocess.run(
-        [*COMMAND, "batch", "scripted", str(inputs), "--output", str(output), "--bucket", BUCKET],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_batch(local, inputs, output, progress=True)
     assert done.returncode == 0, done.stderr
     renders = [part for part in done.stderr.replace("\r", "\n").split("\n") if part.strip()]
     assert "0/7" in renders[0], done.stderr  # the total is known from the first render
@@ -443,7 +346,7 @@ def test_no_inline_uploads_to_the_bucket(
 ) -> None:
     inputs, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_inputs(inputs, 3)
-    done = batch(local, inputs, output, "--no-inline", env=runtime_env)
+    done = run_batch(local, inputs, output, "--no-inline", env=runtime_env)
     assert done.returncode == 0, done.stderr
     locations = [
         headers.get("X-Amzn-SageMaker-InputLocation", "")
@@ -479,19 +382,19 @@ def test_max_failure_ratio_stops_submitting(local: LocalEndpoint, tmp_path: Path
     lines = [{"output": i} if i % 4 == 0 else {"fail": f"bad {i}"} for i in range(200)]
     inputs.write_text("".join(json.dumps(line) + "\n" for line in lines))
     before = local.stats("scripted").accepted
-    stopped = batch(local, inputs, output, "--max-failure-ratio", "0.5", "--concurrency", "4")
+    stopped = run_batch(local, inputs, output, "--max-failure-ratio", "0.5", "--concurrency", "4")
     assert stopped.returncode == 1, stopped.stderr
     assert "stopped:" in stopped.stderr and "--max-failure-ratio 0.5" in stopped.stderr
     first = read_outcomes(output)
     assert 20 <= len(first) < 200
     assert local.stats("scripted").accepted - before == len(first)  # in flight: finished
-    rest = batch(local, inputs, output)  # the same command without the limit: the rest
+    rest = run_batch(local, inputs, output)  # the same command without the limit: the rest
     assert rest.returncode == 0, rest.stderr
     outcomes = read_outcomes(output)
     assert [o["index"] for o in outcomes] == list(range(200))
     assert [o.get("result") for o in outcomes[::4]] == list(range(0, 200, 4))
     assert local.stats("scripted").accepted - before == 200
-    bad = batch(local, inputs, output, "--max-failure-ratio", "1.5")
+    bad = run_batch(local, inputs, output, "--max-failure-ratio", "1.5")
     assert bad.returncode == 2 and "must be >= 0 and < 1" in bad.stderr
 
 
@@ -502,30 +405,7 @@ def test_output_on_a_read_only_filesystem_is_one_line(local: LocalEndpoint, tmp_
         pytest.skip("needs 'unshare -rm' to mount a read-only tmpfs (user namespaces)")
     inputs, state = tmp_path / "in.jsonl", tmp_path / "state.db"
     write_inputs(inputs, 3)
-    done = subprocess.run(
-        [
-            "unshare",
-            "-rm",
-            "sh",
-            "-c",
-            'mount -t tmpfs -o ro tmpfs "$0" || exit 99; exec "$@"',
-            str(readonly),
-            *COMMAND,
-            "batch",
-            "scripted",
-            str(inputs),
-            "--output",
-            str(readonly / "out.jsonl"),
-            "--state",
-            str(state),
-            "--bucket",
-            BUCKET,
-            "--no-progress",
-        ],
-        env=env_of(local),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    script = 'mount -t tmpfs -o ro tmpfs "$0" || exit 99; exec "$@"'
+    wrapper = ["unshare", "-rm", "sh", "-c", script, str(readonly)]
+    done = run_batch(local, inputs, readonly / "out.jsonl", "--state", str(state), wrapper=wrapper)
     one_line_error(done, "cannot write", "out.jsonl", "Read-only file system")

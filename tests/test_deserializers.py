@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from types import FrameType
 from typing import IO, Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from aiosagemaker.deserializers import (
+    OFF_LOOP_BYTES,
     BaseDeserializer,
     BytesDeserializer,
     CSVDeserializer,
@@ -109,6 +111,48 @@ def test_csv_deserializer_posix_compliant(csv_deserializer: CSVDeserializer) -> 
     stream = io.BytesIO(b"1,2,3\n3,4,5\n")
     assert csv_deserializer.deserialize(stream, "text/csv") == [["1", "2", "3"], ["3", "4", "5"]]
     assert stream.closed
+
+
+ROW = b'"a,b",c\n'  # 8 bytes: OFF_LOOP_BYTES holds a whole number of rows
+AT_LIMIT = OFF_LOOP_BYTES // len(ROW)
+
+
+def _parse_counting_lines(body: bytes) -> tuple[list[list[str]], int]:
+    """Parse ``body`` as CSV; also count the Python lines ``deserialize`` itself ran."""
+    code = CSVDeserializer.deserialize.__code__
+    lines = 0
+
+    def count(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal lines
+        lines += event == "line"
+        return count
+
+    def enter(frame: FrameType, event: str, arg: Any) -> Any:
+        return count if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(enter)
+    try:
+        rows = CSVDeserializer().deserialize(io.BytesIO(body), "text/csv")
+    finally:
+        sys.settrace(previous)
+    return rows, lines
+
+
+@pytest.mark.parametrize("count", [AT_LIMIT, AT_LIMIT + 1])
+def test_csv_deserializer_same_rows_on_both_sides_of_off_loop_bytes(count: int) -> None:
+    rows, _ = _parse_counting_lines(ROW * count)
+    assert len(ROW * AT_LIMIT) == OFF_LOOP_BYTES
+    assert rows == [["a,b", "c"]] * count
+
+
+def test_csv_deserializer_loops_in_python_only_above_off_loop_bytes() -> None:
+    # at or below the limit a result is decoded on the event loop: one C call parses it all;
+    # above, in a worker thread, a Python loop lets the loop's thread run between rows
+    _, on_loop = _parse_counting_lines(ROW * AT_LIMIT)
+    _, in_thread = _parse_counting_lines(ROW * (AT_LIMIT + 1))
+    assert on_loop < 20, on_loop
+    assert in_thread > AT_LIMIT, in_thread
 
 
 # -- NumPy -----------------------------------------------------------------------------------

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from cli_helpers import run_example
 
 
 def test_quickstart_prints_a_result_and_a_model_failure() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_example("quickstart.py")
     assert done.returncode == 0, done.stderr
     assert "result: {'sum': 10, 'mean': 2.5, 'count': 4}" in done.stdout
     assert "sums: [0, 1, 3, 6, 10]" in done.stdout

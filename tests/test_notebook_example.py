@@ -7,13 +7,14 @@ table, a progress widget, the batch's results and its one failure.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+
+from cli_helpers import user_env
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -36,8 +37,7 @@ def _text(output: dict[str, Any]) -> str:
 
 def test_the_notebook_runs_cleanly_and_shows_progress_and_responses(tmp_path: Path) -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.pop("AIOSAGEMAKER_TOKEN_KEY", None)
+    env = user_env()
     client = NotebookClient(
         notebook,
         timeout=180,

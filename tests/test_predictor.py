@@ -98,7 +98,7 @@ async def test_model_error_and_timeout_messages(aws_env: dict[str, str]) -> None
     async with make_predictor() as predictor:
         with pytest.raises(AsyncInferenceModelError, match=r"Model returned error: .*boom"):
             await predictor.predict({"fail": "boom"})
-        slow = await predictor.predict_async({"sleep": 5, "output": 1})
+        slow = await predictor.predict_async({"sleep": 30, "output": 1})
         with pytest.raises(
             PollingTimeoutError,
             match=re.escape(f"No result at {slow.output_path} after polling for "),

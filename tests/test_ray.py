@@ -29,6 +29,7 @@ from aiosagemaker import (
     WaiterConfig,
 )
 from aiosagemaker.local import LocalEndpoint
+from cli_helpers import run_example
 from conftest import BUCKET, GATES
 
 ray = pytest.importorskip("ray", reason="needs ray: pip install '.[ray]' (nox -s ray runs these)")
@@ -38,7 +39,6 @@ pa = pytest.importorskip("pyarrow")
 from aiosagemaker.ray import OUTCOME_COLUMNS, ActorSummary, AsyncInferenceMapper  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")  # Ray's internals
-ROOT = Path(__file__).resolve().parent.parent
 WAITER = WaiterConfig(max_attempts=None, delay=0.2, backoff=1.5, max_delay=2, timeout=120)
 
 
@@ -377,15 +377,7 @@ def test_2000_rows_on_two_actors_each_once_failures_as_rows(
 
 
 def test_the_example_runs() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "ray_batch.py"), "--rows", "100"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_example("ray_batch.py", "--rows", "100", timeout=300)
     assert done.returncode == 0, done.stderr
     assert "rows: 100, ok: 99, failed: 1" in done.stdout
     assert "row 3: {'sum': 12, 'mean': 4.0, 'count': 3}" in done.stdout

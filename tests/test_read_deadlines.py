@@ -37,8 +37,9 @@ from s3_fault_proxy import Fault, S3FaultProxy
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = WaiterConfig(max_attempts=None, delay=0.2, timeout=2)
-SLACK = 2.0
-"""Seconds past a deadline that still prove "did not hang" on a loaded machine."""
+SLACK = 5.0
+"""Seconds past a deadline that still prove "did not hang" on a loaded machine: the bounds
+stay under the faults' 8 s hang (longer hangs would outlast the proxy's 10 s shutdown)."""
 
 
 async def put_result(s3: Any, body: bytes, folder: str = "rd") -> str:

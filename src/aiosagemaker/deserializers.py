@@ -273,10 +273,13 @@ class CSVDeserializer(SimpleBaseDeserializer):
         Raises:
             ValueError: The body is not valid in ``encoding``.
         """
-        text = _decode(_read_all(stream), self.encoding, type(self).__name__, content_type)
+        body = _read_all(stream)
+        lines = _decode(body, self.encoding, type(self).__name__, content_type).splitlines()
+        if len(body) <= OFF_LOOP_BYTES:  # decoded on the event loop: one C call, the fastest
+            return list(csv.reader(lines))
         rows: list[list[str]] = []
-        for row in csv.reader(text.splitlines()):  # a Python loop: a worker thread running
-            rows.append(row)  # it lets the event loop's thread take the GIL between rows
+        for row in csv.reader(lines):  # decoded in a worker thread: a Python loop lets the
+            rows.append(row)  # event loop's thread take the GIL between rows
         return rows
 
 

@@ -28,12 +28,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import importlib
-import importlib.util
 import json
-import os
 import secrets
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,7 +38,7 @@ from typing import Any, Literal
 import anyio
 from botocore.exceptions import BotoCoreError
 
-from .._batch import BatchOutcome, BatchProgress, BatchRun, delete_quietly, result_objects
+from .._batch import BatchOutcome, BatchRun, delete_quietly, result_objects
 from .._config import DEFAULT_WAITER_CONFIG, WaiterConfig
 from .._exceptions import BatchFailureRatioExceeded, PollingTimeoutError, SubmissionUncertainError
 from .._limits import FILENAME_MAX
@@ -56,6 +52,7 @@ from ..serializers import IdentitySerializer
 from ._errors import UserError
 from ._input import READ_HINT, InputScan, scan_input
 from ._lock import state_lock
+from ._output import Progress, write_atomically
 from ._state import BatchState, Row, discard_state
 
 __all__ = [
@@ -63,7 +60,6 @@ __all__ = [
     "BatchJob",
     "encode_result",
     "retry_policy",
-    "write_atomically",
 ]
 
 _UNCERTAIN = "SubmissionUncertainError"
@@ -229,7 +225,7 @@ class BatchJob:
         self._uncertain: set[int] = set()
         self._index_of: dict[int, int] = {}
         self._doomed: list[S3Uri] = []
-        progress = _Progress(scan.payloads - kept) if self.progress else None
+        progress = Progress(scan.payloads - kept) if self.progress else None
         async with (
             AsyncPredictor(
                 self.endpoint,
@@ -460,50 +456,3 @@ def _error_type(line: str | None) -> str | None:
         return None
     error = json.loads(line).get("error")
     return None if error is None else str(error["type"])
-
-
-def write_atomically(path: Path, lines: list[str]) -> None:
-    """Write ``path`` through a temporary file beside it, renamed over it (removed on error)."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.writelines(line + "\n" for line in lines)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise OSError(error.errno, error.strerror, str(path)) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-
-
-class _Progress:
-    """A progress bar with the run's total (tqdm if installed, else a line every 100)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar: Any = None
-        if importlib.util.find_spec("tqdm") is not None:
-            tqdm_auto = importlib.import_module("tqdm.auto")
-            self.bar = tqdm_auto.tqdm(total=total, unit="inference", dynamic_ncols=True)
-        self.shown = 0
-
-    def __call__(self, counts: BatchProgress) -> None:
-        if self.bar is None:
-            if counts.done % 100 == 0 and counts.done > self.shown:
-                self.shown = counts.done
-                sys.stderr.write(f"{counts.done}/{self.total} done, {counts.failed} failed\n")
-            return
-        if counts.done > self.shown:
-            self.bar.update(counts.done - self.shown)
-            self.shown = counts.done
-        self.bar.set_postfix(failed=counts.failed, refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
