@@ -1,0 +1,121 @@
+"""The lean transport's HTTP: an aiohttp session per client, errors as aiobotocore raises them.
+
+The session copies what the aiobotocore client would use (pool size, timeouts, connector
+arguments, TLS verification); a client behind a proxy, or on another HTTP backend, gets no
+session and stays on botocore. :func:`send` maps aiohttp's errors to botocore's exactly as
+aiobotocore's ``AIOHTTPSession.send`` does, so the library's error sorting is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import aiohttp
+from aiohttp import http_exceptions
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+from yarl import URL
+
+__all__ = ["open_session", "send", "translate"]
+
+_CLOSED = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientPayloadError,
+    http_exceptions.BadStatusLine,
+)
+
+
+async def open_session(client: Any, limit: int) -> aiohttp.ClientSession | None:
+    """A session like ``client``'s own with ``limit`` connections; None if it cannot be copied."""
+    http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    timeout = getattr(http, "_timeout", None)
+    args = getattr(http, "_connector_args", None)
+    proxies = getattr(http, "_proxy_config", None)
+    if not isinstance(timeout, aiohttp.ClientTimeout) or not isinstance(args, dict):
+        return None  # the httpx backend, or an aiobotocore layout this module does not know
+    endpoint = str(client.meta.endpoint_url)
+    if proxies is None or proxies.proxy_url_for(endpoint):
+        return None
+    connector_args = dict(args)
+    ssl: Any = connector_args.pop("ssl_context", None)
+    if ssl is None and endpoint.startswith("https"):
+        build = getattr(http, "_build_ssl_contexts", None)
+        if build is None:
+            return None
+        ssl, _ = await asyncio.to_thread(build, None)
+    connector = aiohttp.TCPConnector(
+        limit=limit, ssl=ssl if ssl is not None else True, **connector_args
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        skip_auto_headers={"Content-Type"},
+        auto_decompress=False,
+    )
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> tuple[aiohttp.ClientResponse, bytes | None]:
+    """Send one signed request: the response, and its body read whole unless it is a GET.
+
+    aiohttp's errors become the botocore errors aiobotocore raises.
+    """
+    headers["Accept-Encoding"] = "identity"  # as aiobotocore sends (botocore issue 1255)
+    try:
+        response = await session.request(method, URL(url, encoded=True), headers=headers, data=body)
+        if method == "GET" and response.status < 300:
+            return response, None
+        async with response:
+            return response, await response.read()
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        raise translate(error, url) from error
+
+
+def translate(error: Exception, url: str) -> Exception:
+    """The botocore error aiobotocore raises for the aiohttp ``error`` (botocore's unchanged)."""
+    mapped: Exception = _botocore_error(error, url)
+    return mapped
+
+
+def _botocore_error(error: Exception, url: str) -> Any:
+    if isinstance(error, BotoCoreError):
+        return error
+    if isinstance(error, aiohttp.ClientSSLError):
+        return SSLError(endpoint_url=url, error=error)
+    if isinstance(error, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        return ProxyConnectionError(proxy_url="", error=error)
+    if isinstance(
+        error,
+        (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            http_exceptions.BadStatusLine,
+        ),
+    ):
+        return ConnectionClosedError(error=error, request=None, endpoint_url=url)
+    if isinstance(error, aiohttp.ServerTimeoutError):
+        if str(error).lower().startswith("connect"):
+            return ConnectTimeoutError(endpoint_url=url, error=error)
+        return ReadTimeoutError(endpoint_url=url, error=error)
+    if isinstance(error, (aiohttp.ClientConnectionError, socket.gaierror)):
+        return EndpointConnectionError(endpoint_url=url, error=error)
+    if isinstance(error, asyncio.TimeoutError):
+        return ReadTimeoutError(endpoint_url=url, error=error)
+    return HTTPClientError(error=error)
