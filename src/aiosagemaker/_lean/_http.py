@@ -24,6 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from botocore.httpsession import get_cert_path
 from yarl import URL
 
 __all__ = ["open_session", "send", "translate"]
@@ -49,10 +50,11 @@ async def open_session(client: Any, limit: int) -> aiohttp.ClientSession | None:
     connector_args = dict(args)
     ssl: Any = connector_args.pop("ssl_context", None)
     if ssl is None and endpoint.startswith("https"):
-        build = getattr(http, "_build_ssl_contexts", None)
-        if build is None:
-            return None
-        ssl, _ = await asyncio.to_thread(build, None)
+        build = getattr(http, "_build_ssl_contexts", None)  # aiobotocore 3
+        if build is not None:
+            ssl, _ = await asyncio.to_thread(build, None)
+        else:
+            ssl = await asyncio.to_thread(_ssl_context, http)
     connector = aiohttp.TCPConnector(
         limit=limit, ssl=ssl if ssl is not None else True, **connector_args
     )
@@ -62,6 +64,22 @@ async def open_session(client: Any, limit: int) -> aiohttp.ClientSession | None:
         skip_auto_headers={"Content-Type"},
         auto_decompress=False,
     )
+
+
+def _ssl_context(http: Any) -> Any:
+    """The TLS set-up of an aiobotocore 2 session (verify, CA bundle, client certificate)."""
+    verify = getattr(http, "_verify", True)
+    if not verify:
+        return False
+    context = http._get_ssl_context()
+    context.check_hostname = True
+    cert = getattr(http, "_cert_file", None)
+    if cert:
+        context.load_cert_chain(cert, getattr(http, "_key_file", None))
+    ca_certs = get_cert_path(verify)
+    if ca_certs:
+        context.load_verify_locations(ca_certs, None, None)
+    return context
 
 
 async def send(
