@@ -92,27 +92,27 @@ class LeanS3Client:
     def __init__(
         self, client: Any, session: aiohttp.ClientSession, expected_bucket_owner: str | None
     ) -> None:
-        self._client = client
-        self._session = session
-        self._signer = Signer(client)
-        self._owner = (
+        self._lean_client = client
+        self._lean_session = session
+        self._lean_signer = Signer(client)
+        self._lean_owner = (
             {}
             if expected_bucket_owner is None
             else {"x-amz-expected-bucket-owner": expected_bucket_owner}
         )
-        self._endpoints: dict[str, Endpoint | None] = {}
+        self._lean_endpoints: dict[str, Endpoint | None] = {}
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        return getattr(self._lean_client, name)
 
-    async def _endpoint(self, bucket: str) -> Endpoint | None:
-        if bucket not in self._endpoints:
-            self._endpoints[bucket] = await resolve_endpoint(
-                self._client, "GetObject", {"Bucket": bucket, "Key": "key"}
+    async def _lean_endpoint(self, bucket: str) -> Endpoint | None:
+        if bucket not in self._lean_endpoints:
+            self._lean_endpoints[bucket] = await resolve_endpoint(
+                self._lean_client, "GetObject", {"Bucket": bucket, "Key": "key"}
             )
-        return self._endpoints[bucket]
+        return self._lean_endpoints[bucket]
 
-    async def _request(
+    async def _lean_request(
         self,
         operation: str,
         endpoint: Endpoint,
@@ -121,11 +121,13 @@ class LeanS3Client:
         headers: dict[str, str],
         body: bytes = b"",
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
-        signed = await self._signer.sign(endpoint, method, url, {**headers, **self._owner}, body)
-        response, data = await send(self._session, method, url, signed, body or None)
+        signed = await self._lean_signer.sign(
+            endpoint, method, url, {**headers, **self._lean_owner}, body
+        )
+        response, data = await send(self._lean_session, method, url, signed, body or None)
         if response.status >= 300:
             raise client_error(
-                self._client, operation, response.status, dict(response.headers), data or b""
+                self._lean_client, operation, response.status, dict(response.headers), data or b""
             )
         return response, data
 
@@ -133,11 +135,11 @@ class LeanS3Client:
         """GetObject: ``Body`` streamed, ``ContentLength``, ``ContentType``."""
         endpoint = None
         if arguments.keys() == {"Bucket", "Key"}:
-            endpoint = await self._endpoint(arguments["Bucket"])
+            endpoint = await self._lean_endpoint(arguments["Bucket"])
         if endpoint is None:
-            return await self._client.get_object(**arguments)  # type: ignore[no-any-return]
+            return await self._lean_client.get_object(**arguments)  # type: ignore[no-any-return]
         url = f"{endpoint.url}/{percent_encode(arguments['Key'], safe='/~')}"
-        response, _ = await self._request("GetObject", endpoint, "GET", url, {})
+        response, _ = await self._lean_request("GetObject", endpoint, "GET", url, {})
         length = response.headers.get("Content-Length")
         return {
             "Body": _Body(response, url),
@@ -150,15 +152,17 @@ class LeanS3Client:
         """PutObject of a bytes ``Body`` with header arguments (ContentType, SSE, Tagging...)."""
         body = arguments.get("Body")
         headers = header_arguments(
-            self._client, "PutObject", {k: v for k, v in arguments.items() if k not in _LEAN_PUT}
+            self._lean_client,
+            "PutObject",
+            {k: v for k, v in arguments.items() if k not in _LEAN_PUT},
         )
         endpoint = None
         if isinstance(body, bytes) and headers is not None and arguments.keys() >= _LEAN_PUT:
-            endpoint = await self._endpoint(arguments["Bucket"])
+            endpoint = await self._lean_endpoint(arguments["Bucket"])
         if endpoint is None or headers is None or not isinstance(body, bytes):
-            return await self._client.put_object(**arguments)  # type: ignore[no-any-return]
+            return await self._lean_client.put_object(**arguments)  # type: ignore[no-any-return]
         url = f"{endpoint.url}/{percent_encode(arguments['Key'], safe='/~')}"
-        response, _ = await self._request("PutObject", endpoint, "PUT", url, headers, body)
+        response, _ = await self._lean_request("PutObject", endpoint, "PUT", url, headers, body)
         metadata = response_metadata(response.status, dict(response.headers))
         return {"ETag": response.headers.get("ETag"), "ResponseMetadata": metadata}
 
@@ -166,9 +170,9 @@ class LeanS3Client:
         """A ListObjectsV2 page: its ``{key: size}`` under :data:`~.._clients.LISTED_SIZES`."""
         endpoint = None
         if "Bucket" in arguments and arguments.keys() <= _LEAN_LIST:
-            endpoint = await self._endpoint(arguments["Bucket"])
+            endpoint = await self._lean_endpoint(arguments["Bucket"])
         if endpoint is None:
-            return await self._client.list_objects_v2(**arguments)  # type: ignore[no-any-return]
+            return await self._lean_client.list_objects_v2(**arguments)  # type: ignore[no-any-return]
         query = {"list-type": "2", "encoding-type": "url"}
         for name, field in (
             ("ContinuationToken", "continuation-token"),
@@ -180,7 +184,7 @@ class LeanS3Client:
         url = f"{endpoint.root}?" + "&".join(
             f"{name}={percent_encode(value)}" for name, value in sorted(query.items())
         )
-        response, data = await self._request("ListObjectsV2", endpoint, "GET", url, {})
+        response, data = await self._lean_request("ListObjectsV2", endpoint, "GET", url, {})
         if data is None:
             async with response:
                 try:
