@@ -70,6 +70,7 @@ class VerifyingServer:
 
     def __init__(self) -> None:
         self.keys: list[str] = []
+        self.agents: list[str] = []
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -114,6 +115,7 @@ class VerifyingServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.agents.append(request.headers.get("User-Agent", ""))
         if not self._valid(request, body):
             if request.path.endswith(INVOKE):
                 error = {"__type": "InvalidSignatureException", "message": "bad signature"}
@@ -175,6 +177,8 @@ async def test_signatures_are_botocores(name: str, verifying: VerifyingServer) -
     async with transport(name) as made:
         await hot_calls(made)
     assert verifying.keys == ["AKIDVERIFY"] * 4
+    sender = "aiohttp" if name == "lean" else "Botocore"
+    assert all(sender in agent for agent in verifying.agents)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -248,16 +252,27 @@ def test_transport_names_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-async def test_expected_bucket_owner_is_sent(
-    name: str, aws_env: dict[str, str], s3_proxy: S3FaultProxy
+async def test_owner_and_upload_arguments_are_sent(
+    name: str, aws_env: dict[str, str], s3_proxy: S3FaultProxy, s3: Any
 ) -> None:
     uri = S3Uri(BUCKET, f"lean/{uuid.uuid4()}")
-    async with transport(name, expected_bucket_owner="123456789012") as made:
+    extra = {"Metadata": {"team": "ml"}, "StorageClass": "STANDARD_IA", "Tagging": "a=b"}
+    async with transport(
+        name, upload_extra_args=extra, expected_bucket_owner="123456789012"
+    ) as made:
         await made.s3.put(uri, b"x", "text/plain")
         assert await made.s3.get_once(uri, read_all) is not None
         await made.s3.list_page(BUCKET, uri.key)
-    owners = [headers.get("x-amz-expected-bucket-owner") for headers in s3_proxy.headers]
-    assert owners == ["123456789012"] * 3
+    seen = [{k.lower(): v for k, v in headers.items()} for headers in s3_proxy.headers]
+    assert [headers.get("x-amz-expected-bucket-owner") for headers in seen] == ["123456789012"] * 3
+    assert seen[0]["x-amz-meta-team"] == "ml"
+    assert seen[0]["x-amz-tagging"] == "a=b"
+    # which HTTP client sent them: the lean path's requests are aiohttp's own
+    sender = "aiohttp" if name == "lean" else "Botocore"
+    assert all(sender in headers["user-agent"] for headers in seen)
+    head = await s3.head_object(Bucket=BUCKET, Key=uri.key)
+    assert head["Metadata"] == {"team": "ml"}
+    assert head["StorageClass"] == "STANDARD_IA"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -33,8 +33,9 @@ def header_arguments(
 ) -> dict[str, str] | None:
     """The HTTP headers of ``arguments`` by the service model; None if one is not a plain header.
 
-    Strings, integers and booleans with ``location`` header are mapped by ``locationName``;
-    anything else (maps, timestamps, arguments with handlers of their own) returns None.
+    Strings, integers and booleans with ``location`` header are mapped by ``locationName``,
+    string maps with ``location`` headers (``Metadata``) by prefix; anything else
+    (timestamps, arguments with handlers of their own) returns None.
     """
     members = client.meta.service_model.operation_model(operation).input_shape.members
     headers: dict[str, str] = {}
@@ -42,7 +43,14 @@ def header_arguments(
         shape = members.get(name)
         if shape is None or name.startswith(_SPECIAL):
             return None
-        if shape.serialization.get("location") != "header":
+        location = shape.serialization.get("location")
+        if location == "headers" and isinstance(value, dict):  # Metadata: x-amz-meta-*
+            if not all(isinstance(v, str) for v in value.values()):
+                return None
+            prefix = shape.serialization["name"]
+            headers.update({f"{prefix}{k}": v for k, v in value.items()})
+            continue
+        if location != "header":
             return None
         if shape.type_name == "string" and isinstance(value, str):
             headers[shape.serialization["name"]] = value
