@@ -64,7 +64,7 @@ TRANSPORT_TESTS = [
     "tests/test_tokens.py",
     "tests/test_lean_transport.py",
 ]
-OTHER_TRANSPORT = "lean"
+OTHER_TRANSPORT = "botocore"
 """The built-in transport that is not the default (``AIOSAGEMAKER_TRANSPORT``)."""
 
 

@@ -248,7 +248,7 @@ class AsyncPredictor:
             (every request through aiobotocore) or ``"lean"`` (uploads of bytes, result
             reads, listings and InvokeEndpointAsync on aiohttp, signed with botocore's
             SigV4; the rest through aiobotocore). Default: the environment variable
-            ``AIOSAGEMAKER_TRANSPORT``, else ``"botocore"``.
+            ``AIOSAGEMAKER_TRANSPORT``, else ``"lean"``.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),

@@ -36,7 +36,7 @@ TRANSPORT_NAMES: tuple[TransportName, ...] = ("lean", "botocore")
 """``"botocore"``: every request through aiobotocore. ``"lean"``: PutObject (bytes),
 GetObject, ListObjectsV2 and InvokeEndpointAsync built on aiohttp and signed with botocore's
 SigV4 (a fraction of the CPU), everything else through aiobotocore."""
-DEFAULT_TRANSPORT: TransportName = "botocore"
+DEFAULT_TRANSPORT: TransportName = "lean"
 TRANSPORT_ENV = "AIOSAGEMAKER_TRANSPORT"
 """Environment variable naming the built-in transport when ``transport`` is not given."""
 

@@ -31,10 +31,10 @@ async def open_lean_clients(
     """
     s3_session = await open_session(s3, s3_connections)
     if s3_session is not None:
-        await stack.enter_async_context(s3_session)
+        stack.push_async_callback(s3_session.aclose)
         s3 = LeanS3Client(s3, s3_session, expected_bucket_owner)
     runtime_session = await open_session(runtime, runtime_connections)
     if runtime_session is not None:
-        await stack.enter_async_context(runtime_session)
+        stack.push_async_callback(runtime_session.aclose)
         runtime = LeanRuntime(runtime, runtime_session)
     return s3, runtime

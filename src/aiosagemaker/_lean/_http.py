@@ -27,7 +27,7 @@ from botocore.exceptions import (
 from botocore.httpsession import get_cert_path
 from yarl import URL
 
-__all__ = ["open_session", "send", "translate"]
+__all__ = ["Session", "open_session", "send", "translate"]
 
 _CLOSED = (
     aiohttp.ServerDisconnectedError,
@@ -36,7 +36,37 @@ _CLOSED = (
 )
 
 
-async def open_session(client: Any, limit: int) -> aiohttp.ClientSession | None:
+class Session:
+    """An aiohttp session made on first use (as aiobotocore makes its own), closed by
+    :meth:`aclose`: a client opened and never used holds no connector."""
+
+    def __init__(self, limit: int, ssl: Any, timeout: aiohttp.ClientTimeout, args: Any) -> None:
+        self._limit = limit
+        self._ssl = ssl
+        self._timeout = timeout
+        self._args = args
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        """The session (made now if this is the first request)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl, **self._args)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                skip_auto_headers={"Content-Type"},
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session and its connections, if it was made."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+async def open_session(client: Any, limit: int) -> Session | None:
     """A session like ``client``'s own with ``limit`` connections; None if it cannot be copied."""
     http = getattr(getattr(client, "_endpoint", None), "http_session", None)
     timeout = getattr(http, "_timeout", None)
@@ -55,15 +85,7 @@ async def open_session(client: Any, limit: int) -> aiohttp.ClientSession | None:
             ssl, _ = await asyncio.to_thread(build, None)
         else:
             ssl = await asyncio.to_thread(_ssl_context, http)
-    connector = aiohttp.TCPConnector(
-        limit=limit, ssl=ssl if ssl is not None else True, **connector_args
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=timeout,
-        skip_auto_headers={"Content-Type"},
-        auto_decompress=False,
-    )
+    return Session(limit, True if ssl is None else ssl, timeout, connector_args)
 
 
 def _ssl_context(http: Any) -> Any:
@@ -83,7 +105,7 @@ def _ssl_context(http: Any) -> Any:
 
 
 async def send(
-    session: aiohttp.ClientSession,
+    session: Session,
     method: str,
     url: str,
     headers: dict[str, str],
@@ -95,7 +117,9 @@ async def send(
     """
     headers["Accept-Encoding"] = "identity"  # as aiobotocore sends (botocore issue 1255)
     try:
-        response = await session.request(method, URL(url, encoded=True), headers=headers, data=body)
+        response = await session.get().request(
+            method, URL(url, encoded=True), headers=headers, data=body
+        )
         if method == "GET" and response.status < 300:
             return response, None
         async with response:

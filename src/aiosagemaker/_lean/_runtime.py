@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 from botocore.utils import percent_encode
 from botocore.validate import ParamValidator
 
 from ._errors import client_error, response_metadata
-from ._http import send
+from ._http import Session, send
 from ._signing import Endpoint, Signer, resolve_endpoint
 
 __all__ = ["LeanRuntime"]
@@ -32,7 +31,7 @@ class LeanRuntime:
         session: The aiohttp session of the lean requests (closed by whoever opened it).
     """
 
-    def __init__(self, client: Any, session: aiohttp.ClientSession) -> None:
+    def __init__(self, client: Any, session: Session) -> None:
         self._lean_client = client
         self._lean_session = session
         self._lean_signer = Signer(client)

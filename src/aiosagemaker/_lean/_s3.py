@@ -16,7 +16,7 @@ from botocore.utils import percent_encode
 
 from .._clients import LISTED_SIZES
 from ._errors import client_error, response_metadata
-from ._http import send, translate
+from ._http import Session, send, translate
 from ._listing import read_page
 from ._signing import Endpoint, Signer, resolve_endpoint
 
@@ -97,9 +97,7 @@ class LeanS3Client:
         expected_bucket_owner: Sent as ``x-amz-expected-bucket-owner`` on every lean request.
     """
 
-    def __init__(
-        self, client: Any, session: aiohttp.ClientSession, expected_bucket_owner: str | None
-    ) -> None:
+    def __init__(self, client: Any, session: Session, expected_bucket_owner: str | None) -> None:
         self._lean_client = client
         self._lean_session = session
         self._lean_signer = Signer(client)
