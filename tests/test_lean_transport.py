@@ -385,3 +385,21 @@ async def test_addressing_is_botocores(
         endpoint = await resolve_endpoint(client, "GetObject", {"Bucket": "my-bucket", "Key": "k"})
     assert endpoint is not None
     assert endpoint.url == expected
+
+
+async def test_a_bucket_redirected_elsewhere_is_left_to_botocore(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy, s3: Any
+) -> None:
+    key = f"lean-redirect/{uuid.uuid4()}"
+    await s3.put_object(Bucket=BUCKET, Key=key, Body=b"here")
+    s3_proxy.reset()
+    s3_proxy.add(Fault("GET", key, status=301, code="PermanentRedirect", times=1))
+    async with transport("lean") as made:
+        fetched = await made.s3.get_once(S3Uri(BUCKET, key), read_all)
+        assert fetched is not None
+        assert fetched.value == b"here"
+        await made.s3.get_once(S3Uri(BUCKET, key), read_all)
+    agents = [headers["User-Agent"] for headers in s3_proxy.headers]
+    assert len(agents) == 3
+    assert "aiohttp" in agents[0]
+    assert all("Botocore" in agent for agent in agents[1:])  # botocore's redirector's now

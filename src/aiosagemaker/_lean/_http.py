@@ -118,7 +118,7 @@ async def send(
     headers["Accept-Encoding"] = "identity"  # as aiobotocore sends (botocore issue 1255)
     try:
         response = await session.get().request(
-            method, URL(url, encoded=True), headers=headers, data=body
+            method, URL(url, encoded=True), headers=headers, data=body, allow_redirects=False
         )
         if method == "GET" and response.status < 300:
             return response, None

@@ -3,7 +3,8 @@
 :class:`LeanS3Client` stands where the aiobotocore S3 client stood in
 :class:`~.._s3.S3Transport`: the three hot calls, made the way the transport makes them, are
 built, signed and parsed here; any other call, argument or body (file objects, multipart,
-``SSECustomerKey``, ...) goes to the aiobotocore client unchanged, which is also where
+``SSECustomerKey``, ...), and a bucket S3 redirects to another region, goes to the
+aiobotocore client unchanged, which is also where
 ``meta``, waiters and every other operation come from.
 """
 
@@ -24,6 +25,10 @@ __all__ = ["LeanS3Client", "header_arguments"]
 
 _LEAN_PUT = frozenset({"Bucket", "Key", "Body"})
 _LEAN_LIST = frozenset({"Bucket", "Prefix", "MaxKeys", "ContinuationToken"})
+_REDIRECTS = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+)
+"""S3's answers for a bucket in another region: botocore's redirector re-sends those."""
 _SPECIAL = ("SSECustomer", "Checksum", "CopySource")
 """Arguments botocore computes or encodes with handlers of its own: they stay on botocore."""
 
@@ -61,6 +66,10 @@ def header_arguments(
         else:
             return None
     return headers
+
+
+class _Redirected(Exception):
+    """Internal: S3 sent the request elsewhere (another region): botocore follows that."""
 
 
 class _Body:
@@ -132,9 +141,12 @@ class LeanS3Client:
         )
         response, data = await send(self._lean_session, method, url, signed, body or None)
         if response.status >= 300:
-            raise client_error(
+            error = client_error(
                 self._lean_client, operation, response.status, dict(response.headers), data or b""
             )
+            if response.status < 400 or error.response["Error"]["Code"] in _REDIRECTS:
+                raise _Redirected() from error
+            raise error
         return response, data
 
     async def get_object(self, **arguments: Any) -> dict[str, Any]:
@@ -145,7 +157,11 @@ class LeanS3Client:
         if endpoint is None:
             return await self._lean_client.get_object(**arguments)  # type: ignore[no-any-return]
         url = f"{endpoint.url}/{percent_encode(arguments['Key'], safe='/~')}"
-        response, _ = await self._lean_request("GetObject", endpoint, "GET", url, {})
+        try:
+            response, _ = await self._lean_request("GetObject", endpoint, "GET", url, {})
+        except _Redirected:
+            self._lean_endpoints[arguments["Bucket"]] = None
+            return await self._lean_client.get_object(**arguments)  # type: ignore[no-any-return]
         length = response.headers.get("Content-Length")
         return {
             "Body": _Body(response, url),
@@ -168,7 +184,11 @@ class LeanS3Client:
         if endpoint is None or headers is None or not isinstance(body, bytes):
             return await self._lean_client.put_object(**arguments)  # type: ignore[no-any-return]
         url = f"{endpoint.url}/{percent_encode(arguments['Key'], safe='/~')}"
-        response, _ = await self._lean_request("PutObject", endpoint, "PUT", url, headers, body)
+        try:
+            response, _ = await self._lean_request("PutObject", endpoint, "PUT", url, headers, body)
+        except _Redirected:
+            self._lean_endpoints[arguments["Bucket"]] = None
+            return await self._lean_client.put_object(**arguments)  # type: ignore[no-any-return]
         metadata = response_metadata(response.status, dict(response.headers))
         return {"ETag": response.headers.get("ETag"), "ResponseMetadata": metadata}
 
@@ -190,7 +210,11 @@ class LeanS3Client:
         url = f"{endpoint.root}?" + "&".join(
             f"{name}={percent_encode(value)}" for name, value in sorted(query.items())
         )
-        response, data = await self._lean_request("ListObjectsV2", endpoint, "GET", url, {})
+        try:
+            response, data = await self._lean_request("ListObjectsV2", endpoint, "GET", url, {})
+        except _Redirected:
+            self._lean_endpoints[arguments["Bucket"]] = None
+            return await self._lean_client.list_objects_v2(**arguments)  # type: ignore[no-any-return]
         if data is None:
             async with response:
                 try:
