@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s demo``, ``tests``, ``lint typecheck``, ``bench``, ``soak``."""
+"""Developer tasks: ``nox -s demo``, ``tests``, ``tests-transport``, ``lint typecheck``,
+``bench``, ``soak``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,43 @@ def tests(session: nox.Session, line: str) -> None:
     session.install(*LINES[line], *TEST_DEPS)
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", *session.posargs)
+
+
+# The test files whose requests go through a transport (S3 and the SageMaker runtime):
+# ``tests-transport`` runs them again on the built-in transport that is not the default.
+TRANSPORT_TESTS = [
+    "tests/test_predictor.py",
+    "tests/test_response.py",
+    "tests/test_inline.py",
+    "tests/test_hot_path.py",
+    "tests/test_read_deadlines.py",
+    "tests/test_s3_options.py",
+    "tests/test_sessions.py",
+    "tests/test_submission.py",
+    "tests/test_concurrency.py",
+    "tests/test_batch.py",
+    "tests/test_batch_policies.py",
+    "tests/test_batch_state.py",
+    "tests/test_lifecycle.py",
+    "tests/test_notifications.py",
+    "tests/test_telemetry.py",
+    "tests/test_tokens.py",
+    "tests/test_lean_transport.py",
+]
+OTHER_TRANSPORT = "botocore"
+"""The built-in transport that is not the default (``AIOSAGEMAKER_TRANSPORT``)."""
+
+
+@nox.session(name="tests-transport")
+@nox.parametrize("line", list(LINES))
+def tests_transport(session: nox.Session, line: str) -> None:
+    """The S3 and runtime tests again, on the transport that is not the default."""
+    session.install(*LINES[line], *TEST_DEPS)
+    session.run(
+        "pytest",
+        *(session.posargs or TRANSPORT_TESTS),
+        env={"AIOSAGEMAKER_TRANSPORT": OTHER_TRANSPORT},
+    )
 
 
 @nox.session

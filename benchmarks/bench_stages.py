@@ -14,7 +14,9 @@ Starts the same S3 server and emulator as ``bench_clients.py`` (each in its own 
   (HTTP parsing) and task switching.
 - **calls**: one call at a time on plain aiobotocore clients (the botocore path, no library
   code), CPU per PutObject, GetObject (body read), InvokeEndpointAsync, and per
-  ListObjectsV2 page of 1,000 keys (botocore's parser, and the library's lean reader).
+  ListObjectsV2 page of 1,000 keys (botocore's parser, and the library's lean reader); then
+  the same calls on the lean transport (``transport="lean"``: aiohttp, botocore's SigV4
+  signer, one regular-expression pass per LIST page). ``--calls-only`` stops there.
 
 Writes ``--output`` (JSON) and, with ``--docs``, the tables between the ``stages`` markers.
 """
@@ -37,6 +39,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Generator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +291,7 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
     from aiobotocore.session import get_session
 
     from aiosagemaker._clients import lean_listings
+    from aiosagemaker._lean import open_lean_clients
 
     session = get_session()
     body = json.dumps(DATA).encode()
@@ -305,11 +309,20 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
         session.create_client("s3") as s3,
         session.create_client("s3") as lean,
         session.create_client("sagemaker-runtime") as runtime,
+        AsyncExitStack() as stack,
     ):
         lean_listings(lean)
+        lean_s3, lean_runtime = await open_lean_clients(
+            s3,
+            runtime,
+            stack,
+            s3_connections=10,
+            runtime_connections=10,
+            expected_bucket_owner=None,
+        )
 
-        async def put(index: int) -> None:
-            await s3.put_object(
+        async def put(index: int, client: Any = s3) -> None:
+            await client.put_object(
                 Bucket=BUCKET, Key=f"{prefix}{index:06d}", Body=body, ContentType="application/json"
             )
 
@@ -318,8 +331,13 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
             async with response["Body"] as stream:
                 await stream.read()
 
-        async def invoke(index: int) -> None:
-            await runtime.invoke_endpoint_async(
+        async def lean_get(index: int) -> None:
+            response = await lean_s3.get_object(Bucket=BUCKET, Key=f"{prefix}{index % 1000:06d}")
+            await response["Body"].read()
+            await response["Body"].aclose()
+
+        async def invoke(index: int, client: Any = runtime) -> None:
+            await client.invoke_endpoint_async(
                 EndpointName=ENDPOINT,
                 InputLocation=f"s3://{BUCKET}/{prefix}{index % 1000:06d}",
                 ContentType="application/json",
@@ -339,6 +357,14 @@ async def run_calls(args: argparse.Namespace) -> dict[str, Any]:
         await per_call("InvokeEndpointAsync", args.calls, invoke)
         await per_call("ListObjectsV2 page (1,000 keys), botocore", args.pages, lister(s3))
         await per_call("ListObjectsV2 page (1,000 keys), lean reader", args.pages, lister(lean))
+        await per_call("PutObject, lean transport", args.calls, lambda i: put(i, lean_s3))
+        await per_call("GetObject, lean transport", args.calls, lean_get)
+        await per_call(
+            "InvokeEndpointAsync, lean transport", args.calls, lambda i: invoke(i, lean_runtime)
+        )
+        await per_call(
+            "ListObjectsV2 page (1,000 keys), lean transport (regex)", args.pages, lister(lean_s3)
+        )
     return {"us_per_call": results, "calls": args.calls, "pages": args.pages}
 
 
@@ -421,7 +447,7 @@ def markdown(results: dict[str, Any]) -> str:
     )
     calls = results.get("calls", {}).get("us_per_call", {})
     if calls:
-        lines += ["", "| call (botocore path, one at a time) | µs of client CPU |", "|---|---:|"]
+        lines += ["", "| call (one at a time) | µs of client CPU |", "|---|---:|"]
         lines += [f"| {name} | {value:,.0f} |" for name, value in calls.items()]
     return "\n".join(lines) + "\n"
 
@@ -458,6 +484,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500, help="calls per operation (calls)")
     parser.add_argument("--pages", type=int, default=30, help="LIST pages per reader (calls)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per child run")
+    parser.add_argument("--calls-only", action="store_true", help="skip the stages runs")
     parser.add_argument("--output", type=Path, default=HERE / "stages.json")
     parser.add_argument("--docs", type=Path)
     parser.add_argument("--report-only", action="store_true", help="rewrite --docs from --output")
@@ -496,7 +523,7 @@ def main() -> None:
             # the server counts GETs of non-result keys as the emulator's: not meaningful here
             results["calls"].pop("s3_requests", None)
             print(json.dumps(results["calls"]), flush=True)
-            for n in args.n:
+            for n in [] if args.calls_only else args.n:
                 for variant in args.variants:
                     endpoint = NOTIFY_ENDPOINT if variant == "notifications" else ENDPOINT
                     argv = ["--mode", "stages", "--variant", variant, "--endpoint", endpoint]

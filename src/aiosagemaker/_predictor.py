@@ -35,7 +35,7 @@ from ._scaling import timeout_explainer
 from ._submission import SUBMIT_POLICIES, Invoker, SubmitPolicy, Submitter
 from ._telemetry import Telemetry
 from ._tokens import ResultPrefixes, decode_token, token_key
-from ._transport import Transport, open_transport
+from ._transport import Transport, TransportName, open_transport, transport_choice
 from ._types import Deserializer, Serializer
 from ._validation import check_options, check_prefix, check_retries
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
@@ -109,8 +109,12 @@ class AsyncPredictor:
             config); see :meth:`response_from_token`.
         transport: Advanced: where requests go (a ``Transport`` of S3 requests and a
             SageMaker runtime client, opened and closed by the caller), as httpx takes a
-            transport; tests pass an in-memory one. Default: aiobotocore clients made from
-            ``session`` and ``client_config`` when the predictor opens.
+            transport; tests pass an in-memory one. Or the name of a built-in one, made from
+            ``session`` and ``client_config`` when the predictor opens: ``"botocore"``
+            (every request through aiobotocore) or ``"lean"`` (uploads of bytes, result
+            reads, listings and InvokeEndpointAsync on aiohttp, signed with botocore's
+            SigV4; the rest through aiobotocore). Default: the environment variable
+            ``AIOSAGEMAKER_TRANSPORT``, else ``"lean"``.
 
     Example:
         >>> async with AsyncPredictor("my-endpoint", serializer=JSONSerializer(),
@@ -144,7 +148,7 @@ class AsyncPredictor:
         upload_extra_args: Mapping[str, Any] | None = None,
         expected_bucket_owner: str | None = None,
         result_prefixes: Iterable[str] | None = None,
-        transport: Transport | None = None,
+        transport: Transport | TransportName | None = None,
     ) -> None:
         check_options(
             endpoint_name,
@@ -203,12 +207,7 @@ class AsyncPredictor:
             self._result_prefixes,
             limit=max_concurrency or self._factory.max_pool_connections,
         )
-        if transport is not None and not isinstance(transport, Transport):
-            raise TypeError(
-                "transport must be an aiosagemaker Transport or None, got "
-                f"{type(transport).__name__}"
-            )
-        self._given_transport = transport
+        self._given_transport = transport_choice(transport)
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -254,14 +253,20 @@ class AsyncPredictor:
                 return
             async with AsyncExitStack() as stack:
                 budget = RequestBudget(self._requests_per_second)
-                transport = self._given_transport or await open_transport(
-                    self._factory,
-                    stack,
-                    limit=self._max_concurrency or self._factory.max_pool_connections,
-                    max_retries=self._transient_retries,
-                    on_throttle=budget.throttled,
-                    on_request=self._telemetry.s3_request if self._telemetry.enabled else None,
-                    options=self._s3_options,
+                given = self._given_transport
+                transport = (
+                    given
+                    if isinstance(given, Transport)
+                    else await open_transport(
+                        self._factory,
+                        stack,
+                        limit=self._max_concurrency or self._factory.max_pool_connections,
+                        max_retries=self._transient_retries,
+                        on_throttle=budget.throttled,
+                        on_request=self._telemetry.s3_request if self._telemetry.enabled else None,
+                        options=self._s3_options,
+                        name=given,
+                    )
                 )
                 self._transport = transport.s3
                 sqs = None

@@ -1,24 +1,44 @@
 """Where a predictor's requests go: S3 requests and the SageMaker runtime client, as a unit.
 
-:func:`open_transport` builds the default (aiobotocore clients from the predictor's
-:class:`~._clients.ClientFactory`, wrapped by :class:`~._s3.S3Transport`);
-``AsyncPredictor(transport=...)`` takes another one, as httpx takes a transport.
+:func:`open_transport` builds the built-in ones (aiobotocore clients from the predictor's
+:class:`~._clients.ClientFactory`, wrapped by :class:`~._s3.S3Transport`; with ``"lean"``
+the hot calls go on aiohttp, :mod:`._lean`); ``AsyncPredictor(transport=...)`` takes a
+name (:data:`TRANSPORT_NAMES`) or another :class:`Transport`, as httpx takes a transport.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
 from ._clients import ClientFactory, fast_timestamps, lean_listings
 from ._config import S3Options
+from ._lean import open_lean_clients
 from ._s3 import S3Requests, S3Transport, detection_slots
 
-__all__ = ["Transport", "open_transport"]
+__all__ = [
+    "DEFAULT_TRANSPORT",
+    "TRANSPORT_ENV",
+    "TRANSPORT_NAMES",
+    "Transport",
+    "TransportName",
+    "open_transport",
+    "transport_choice",
+]
+
+TransportName = Literal["lean", "botocore"]
+TRANSPORT_NAMES: tuple[TransportName, ...] = ("lean", "botocore")
+"""``"botocore"``: every request through aiobotocore. ``"lean"``: PutObject (bytes),
+GetObject, ListObjectsV2 and InvokeEndpointAsync built on aiohttp and signed with botocore's
+SigV4 (a fraction of the CPU), everything else through aiobotocore."""
+DEFAULT_TRANSPORT: TransportName = "lean"
+TRANSPORT_ENV = "AIOSAGEMAKER_TRANSPORT"
+"""Environment variable naming the built-in transport when ``transport`` is not given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +60,26 @@ class Transport:
     runtime: Any
 
 
+def transport_choice(transport: object) -> Transport | TransportName:
+    """``transport`` checked: a :class:`Transport`, or a name (None: :data:`TRANSPORT_ENV`)."""
+    if transport is None:
+        transport = os.environ.get(TRANSPORT_ENV) or DEFAULT_TRANSPORT
+        where = f"the environment variable {TRANSPORT_ENV}"
+    else:
+        where = "transport"
+    if isinstance(transport, Transport):
+        return transport
+    if not isinstance(transport, str):
+        raise TypeError(
+            "transport must be 'lean', 'botocore', an aiosagemaker Transport or None, got "
+            f"{type(transport).__name__}"
+        )
+    for name in TRANSPORT_NAMES:
+        if transport == name:
+            return name
+    raise ValueError(f"{where} must be 'lean' or 'botocore', got {transport!r}")
+
+
 async def open_transport(
     factory: ClientFactory,
     stack: AsyncExitStack,
@@ -49,18 +89,28 @@ async def open_transport(
     on_throttle: Callable[[], None],
     on_request: Callable[[str], None] | None,
     options: S3Options,
+    name: TransportName = DEFAULT_TRANSPORT,
 ) -> Transport:
-    """The default transport: aiobotocore clients closed with ``stack``.
+    """The built-in transport ``name``: aiobotocore clients (and sessions) closed with ``stack``.
 
     ``limit`` bounds concurrent uploads and result reads; the S3 client's pool has room for
     the waiting engine's detection requests beside them (:func:`~._s3.detection_slots`).
+    The lean sessions get the same pool sizes as the clients they stand beside.
     """
     runtime = await stack.enter_async_context(factory.client("sagemaker-runtime"))
-    s3 = await stack.enter_async_context(
-        factory.client("s3", extra_connections=detection_slots(limit))
-    )
+    extra = detection_slots(limit)
+    s3 = await stack.enter_async_context(factory.client("s3", extra_connections=extra))
     fast_timestamps(s3)
     lean_listings(s3)
+    if name == "lean":
+        s3, runtime = await open_lean_clients(
+            s3,
+            runtime,
+            stack,
+            s3_connections=factory.max_pool_connections + extra,
+            runtime_connections=factory.max_pool_connections,
+            expected_bucket_owner=options.expected_bucket_owner,
+        )
     requests = S3Transport(
         s3,
         anyio.CapacityLimiter(limit),
