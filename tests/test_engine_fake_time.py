@@ -7,6 +7,7 @@ so neither a loaded machine nor the size of a delay changes what is counted.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -204,3 +205,98 @@ async def test_a_detector_resolves_waits_and_s3_checks_become_a_safety_net() -> 
     assert detector.started == 1 and detector.closed == 1 and not detector.entries
     # the engine knows no SQS: the detector is all it has
     assert engine.listener is detector
+
+
+def _many(count: int, prefix: str = "many") -> list[ResultLocations]:
+    return [
+        ResultLocations(
+            S3Uri.parse(f"s3://bucket/out/{prefix}/{i}.out"),
+            S3Uri.parse(f"s3://bucket/fail/{prefix}/{i}.out"),
+            f"id-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def _engine_garbage() -> list[object]:
+    """What a full collection finds unreachable among the waiting engine's own objects."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        return [
+            thing
+            for thing in gc.garbage
+            if type(thing).__module__.startswith("aiosagemaker._waiting")
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+async def test_resolved_waits_leave_no_reference_cycles() -> None:
+    gc.collect()  # whatever earlier tests left
+    gc.disable()  # keep the cycle collector from freeing cycles along the way
+    try:
+        outcomes = await _resolve_many(waited=150, watched=150)
+        assert _engine_garbage() == []  # nothing of theirs was left to the cycle collector
+    finally:
+        gc.enable()
+    assert len(outcomes) == 300
+    assert all(isinstance(o, Completed | Failed) for o in outcomes)
+
+
+async def _resolve_many(waited: int, watched: int) -> list[Any]:
+    """Wait for and watch results that arrive after a few checks; what they ended with."""
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+    outcomes: list[Any] = []
+    finished = anyio.Event()
+    total = waited + watched
+
+    def on_done(outcome: Any, error: BaseException | None) -> None:
+        outcomes.append(outcome if error is None else error)
+        if len(outcomes) == total:
+            finished.set()
+
+    async def wait_for(engine: WaitingEngine, where: ResultLocations) -> None:
+        on_done(await engine.wait(where, config, read_all, max_bytes=None), None)
+
+    async with engine_on(s3, clock, detection="list") as engine:
+        async with anyio.create_task_group() as tasks:
+            for where in _many(waited, "waited"):
+                tasks.start_soon(wait_for, engine, where)
+            for where in _many(watched, "watched"):
+                engine.watch(where, config, read_all, max_bytes=None, on_done=on_done)
+            await clock.sleep_until(clock.now() + 2.5)  # a few checks find nothing
+            every = _many(waited, "waited") + _many(watched, "watched")
+            for number, where in enumerate(every):
+                if number % 10 == 0:
+                    s3.put_object(str(where.failure), b"bad input")
+                else:
+                    s3.put_object(str(where.output), b"done")
+            with clock.move_on_at(clock.now() + 50):
+                await finished.wait()
+        assert not engine._pending and not engine._watchers
+    return outcomes
+
+
+async def test_a_check_costs_the_same_however_many_waits_it_serves() -> None:
+    counts: dict[int, tuple[int, int]] = {}
+    for count in (10, 400):
+        s3, clock = FakeS3(), FakeClock()
+        config = WaiterConfig(max_attempts=6, delay=1.0, backoff=1.0)
+        async with (
+            engine_on(s3, clock, detection="list") as engine,
+            anyio.create_task_group() as tasks,
+        ):
+            for where in _many(count):
+                tasks.start_soon(_times_out, engine, where, config)
+        counts[count] = (engine.stats.lane_checks, sum(s3.lists.values()))
+    # registered together: one cohort, whose two lanes (outputs, failures) make 6 checks each
+    assert counts[10] == counts[400] == (12, 12)
+
+
+async def _times_out(engine: WaitingEngine, where: ResultLocations, config: WaiterConfig) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.attempts == 6

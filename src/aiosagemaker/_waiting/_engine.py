@@ -69,7 +69,18 @@ from ._outcomes import (
     ResultLocations,
     failure_text,
 )
-from ._registry import Broken, Deadline, Entry, Exhausted, Found, Group, Probe, listing_prefix
+from ._registry import (
+    Broken,
+    Cohort,
+    Deadline,
+    Entry,
+    Exhausted,
+    Found,
+    Group,
+    Lane,
+    ProbeKind,
+    listing_prefix,
+)
 from ._schedule import Schedule
 
 __all__ = ["Detection", "EngineStats", "InlineBody", "WaitingEngine"]
@@ -94,6 +105,9 @@ CHECK_TIMEOUT = 10.0
 KEYS_PER_GET = 250
 """Listed keys that cost the client as much CPU to read as one GET request (measured: about
 4 us per key with the library's lean listing reader, against about 1 ms per GET)."""
+JOIN_WINDOW = FIRST_BATCH
+"""Most seconds after a cohort's start that a new wait may still join it (its checks then
+come up to this much early; its own deadline stays its own)."""
 HANDOFF_BYTES = 1024 * 1024
 """A probing GET reads a found result up to this size and hands the bytes to the waiter;
 a larger one is left for the waiter to stream (one more GET)."""
@@ -113,6 +127,8 @@ class EngineStats:
     found_by_get: int = 0
     found_by_notification: int = 0
     transient_errors: int = 0
+    lane_checks: int = 0
+    """Scheduled checks counted: one per cohort lane and check, whatever its number of waits."""
 
 
 class InlineBody:
@@ -179,9 +195,11 @@ class WaitingEngine:
         self._deadlines: list[tuple[float, int, Deadline]] = []
         """Hard deadlines of watched entries (a heap), expired by the scheduler."""
         self._sequence = itertools.count()
+        self._open: dict[tuple[Any, ...], Cohort] = {}
+        """The latest cohort per (groups, config), which new waits may join while it is open."""
         self._task: asyncio.Task[None] | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._to_settle: deque[tuple[Entry, Any, int | None, Any]] = deque()
+        self._to_settle: deque[tuple[Entry, Any, int | None]] = deque()
         self._settlers = 0
         self._wakeup = anyio.Event()
         self._closed = False
@@ -216,8 +234,8 @@ class WaitingEngine:
         for group in self._groups.values():
             group.inflight = False
             group.scope = None
-            for probe in group.all_probes():
-                group.push(probe)
+            for lane in list(group.lanes):
+                group.push(lane)
         self._ensure_running()
 
     @property
@@ -248,10 +266,10 @@ class WaitingEngine:
         for entry in list(self._pending):
             if entry not in self._watchers:
                 self._resolve(entry, Broken(_closed_error(entry)))
-        for entry, finish in list(self._watchers.items()):
+        for entry in list(self._watchers):
             self._detach(entry)
             try:
-                finish(None, _closed_error(entry))  # takes it out of _watchers
+                self._finish(entry, None, _closed_error(entry))
             except Exception:
                 logger.exception("settling %s at close failed", entry.locations.output)
 
@@ -282,20 +300,39 @@ class WaitingEngine:
         handoff_bytes: int = HANDOFF_BYTES,
         on_resolve: Callable[[Entry], None] | None = None,
     ) -> Entry:
-        """Add a wait; its first check is due now (notification mode: after the interval)."""
+        """Add a wait; its first check is due now (notification mode: after the interval).
+
+        A wait registered for the same groups with the same config as one before it, within
+        :data:`JOIN_WINDOW` seconds and before that one's first check, joins its cohort.
+        """
         self._ensure_running()
+        now = self.clock()
+        failure = locations.failure
+        key = (
+            _group_key(locations.output),
+            None if failure is None else _group_key(failure),
+            config,
+        )
+        cohort = self._open.get(key)
+        deadline = None
+        if cohort is not None and cohort.open and now - cohort.schedule.start <= JOIN_WINDOW:
+            deadline = cohort.schedule.admit(now)
+        if cohort is None or deadline is None:
+            cohort = self._open[key] = Cohort(self.schedule_for(config))
+            deadline = cohort.schedule.hard_deadline
         entry = Entry(
             locations,
-            self.schedule_for(config),
+            cohort.schedule,
             handoff_bytes=handoff_bytes,
-            failure_stride=self.failure_every,
             on_resolve=on_resolve,
+            started=now,
+            deadline=deadline,
         )
         self.stats.registered += 1
-        self._arm(entry, use_held=True)
+        self._arm(entry, cohort, use_held=True)
         return entry
 
-    def _arm(self, entry: Entry, *, use_held: bool) -> None:
+    def _arm(self, entry: Entry, cohort: Cohort, *, use_held: bool) -> None:
         entry.active = True
         self._pending.add(entry)
         if self.detector is not None:
@@ -303,9 +340,27 @@ class WaitingEngine:
             self.detector.attach(entry, use_held=use_held)
             if entry.resolved:
                 return
-        for probe in entry.probes:
-            self._group_for(probe.uri).add(probe)
+        if not cohort.lanes:
+            self._lay_lanes(cohort, entry.locations)
+        entry.cohort = cohort
+        cohort.members.add(entry)
+        for lane in cohort.lanes:
+            assert lane.group is not None
+            lane.group.add(lane.uri(entry).key, entry)
         self._wake()
+
+    def _lay_lanes(
+        self, cohort: Cohort, locations: ResultLocations, positions: tuple[int, ...] = ()
+    ) -> None:
+        """Give a new cohort its lanes (at ``positions`` of its schedule), each in its group."""
+        kinds: list[tuple[ProbeKind, S3Uri, int]] = [("output", locations.output, 1)]
+        if locations.failure is not None:
+            kinds.append(("failure", locations.failure, self.failure_every))
+        for number, (kind, uri, stride) in enumerate(kinds):
+            index = positions[number] if number < len(positions) else 0
+            lane = Lane(cohort, kind, stride, index)
+            cohort.lanes.append(lane)
+            self._group_for(uri).add_lane(lane)
 
     def unregister(self, entry: Entry) -> None:
         """Forget a wait (idempotent); a check that served only it is cancelled."""
@@ -321,13 +376,24 @@ class WaitingEngine:
             entry.timer = None
         if self.detector is not None:
             self.detector.detach(entry)
-        for probe in entry.probes:
-            group = probe.group
+        cohort, entry.cohort = entry.cohort, None
+        if cohort is None:
+            return
+        entry.positions = tuple(lane.index for lane in cohort.lanes)
+        cohort.members.discard(entry)
+        for lane in cohort.lanes:
+            group = lane.group
             if group is None:
                 continue
-            group.remove(probe)
+            group.remove(lane.uri(entry).key, entry)
             if group.size == 0 and group.scope is not None:
                 group.scope.cancel()
+        if not cohort.members:  # the last one out takes the lanes off their groups
+            cohort.open = False
+            for lane in cohort.lanes:
+                if lane.group is not None:
+                    lane.group.remove_lane(lane)
+            cohort.lanes = []
 
     def rearm(self, entry: Entry, misses: int = 1) -> None:
         """Wait again after a signal whose object was not there (a notification ran ahead,
@@ -341,12 +407,21 @@ class WaitingEngine:
         entry.rearm()
         self.budget.charge(misses)
         now = self.clock()
-        for probe in entry.probes:
-            probe.satisfy(now)
-        if entry.exhausted():
+        cohort = Cohort(entry.schedule.copy())  # a cohort of its own, where it left off
+        cohort.open = False
+        entry.schedule = cohort.schedule
+        self._lay_lanes(cohort, entry.locations, entry.positions)
+        for lane in cohort.lanes:
+            lane.satisfy(now)
+        if cohort.exhausted():
+            for lane in cohort.lanes:
+                assert lane.group is not None
+                lane.group.remove_lane(lane)
+            entry.positions = tuple(lane.index for lane in cohort.lanes)
+            cohort.lanes = []
             entry.resolve(Exhausted())
             return
-        self._arm(entry, use_held=False)
+        self._arm(entry, cohort, use_held=False)
         if entry.on_resolve is not None:  # a watch: it still ends at its deadline
             self._expire_at_deadline(entry)
 
@@ -355,7 +430,7 @@ class WaitingEngine:
         self._resolve(entry, signal)
 
     def _group_for(self, uri: S3Uri) -> Group:
-        key = (uri.bucket, listing_prefix(uri))
+        key = _group_key(uri)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(*key)
@@ -423,7 +498,8 @@ class WaitingEngine:
             return start
         due_probes = group.pop_due(now)
         if due_probes:
-            listing = self._choose_listing(group, len(due_probes))
+            waits = sum(len(lane.cohort.members) for lane in due_probes)
+            listing = self._choose_listing(group, waits)
         elif self._extra_look(group):
             listing = True
         else:  # nothing due after all (cannot happen by the rules above): look again soon
@@ -467,7 +543,7 @@ class WaitingEngine:
             return True
         return probes > LIST_PRICE * group.pages and probes * KEYS_PER_GET > group.keys_listed
 
-    async def _check(self, group: Group, due: list[Probe], listing: bool, started: float) -> None:
+    async def _check(self, group: Group, due: list[Lane], listing: bool, started: float) -> None:
         try:
             with anyio.CancelScope() as scope:
                 group.scope = scope
@@ -484,14 +560,14 @@ class WaitingEngine:
         finally:
             group.inflight = False
             group.scope = None
-            for probe in due:
-                if probe.group is group:
-                    group.push(probe)
+            for lane in due:
+                if lane.group is group:
+                    group.push(lane)
             self._wake()
 
     # -- detectors ---------------------------------------------------------------------------
 
-    async def _list(self, group: Group, due: list[Probe], started: float) -> None:
+    async def _list(self, group: Group, due: list[Lane], started: float) -> None:
         """List the group's prefix; every listed key that a probe waits for is found."""
         token: str | None = None
         pages = listed = found = 0
@@ -505,11 +581,12 @@ class WaitingEngine:
             pages += 1
             listed += len(page.sizes)
             self.stats.list_pages += 1
-            for key in page.sizes.keys() & group.probes.keys():
-                for probe in list(group.probes.get(key, ())):
+            for key in page.sizes.keys() & group.keys.keys():
+                for entry in group.waiting_for(key):
                     found += 1
                     self.stats.found_by_list += 1
-                    self._found(probe, Found(probe.kind, size=page.sizes[key]))
+                    kind = _kind_of(entry, group.bucket, key)
+                    self._found(entry, Found(kind, size=page.sizes[key]))
             if page.next_token is None:
                 break
             if self.detection == "auto" and pages * LIST_PRICE >= group.size:
@@ -524,7 +601,7 @@ class WaitingEngine:
         group.backoff = 0.0
         self._satisfy(due, started)
 
-    def _list_failed(self, group: Group, due: list[Probe], error: BaseException) -> None:
+    def _list_failed(self, group: Group, due: list[Lane], error: BaseException) -> None:
         kind = self.transport.note_error(error)
         if kind.retryable:
             self._transient(group, due, error)
@@ -539,26 +616,28 @@ class WaitingEngine:
         else:
             uri = f"s3://{group.bucket}/{group.prefix}"
             message = describe_s3_fatal(error, uri, "list", group.bucket)
-            for probe in group.all_probes():
-                context = probe.entry.locations.context()
+            for entry in group.entries():
+                context = entry.locations.context()
                 broken = UnexpectedClientError(message, code=error_code(error), **context)
                 broken.__cause__ = error
-                self._resolve(probe.entry, Broken(broken))
+                self._resolve(entry, Broken(broken))
 
-    async def _get_each(self, group: Group, due: list[Probe], started: float) -> None:
-        """GET each due probe, at most as many at once as the connection limiter allows."""
-        pending = list(reversed(due))
+    async def _get_each(self, group: Group, due: list[Lane], started: float) -> None:
+        """GET each wait of the due lanes, at most as many at once as the connection limiter
+        allows; the lanes' check counts once every GET answered (else it is retried)."""
+        pending = [(lane, entry) for lane in due for entry in lane.cohort.members]
+        pending.reverse()
         transient: list[BaseException] = []
 
         async def worker() -> None:
             while pending:
-                probe = pending.pop()
-                if probe.group is group:
-                    error = await self._get_probe(probe, started)
+                lane, entry = pending.pop()
+                if entry.cohort is lane.cohort and lane.group is group:
+                    error = await self._get_probe(lane, entry)
                     if error is not None:
                         transient.append(error)
 
-        workers = max(1, min(len(due), int(self.transport.limiter.total_tokens)))
+        workers = max(1, min(len(pending), int(self.transport.limiter.total_tokens)))
         async with anyio.create_task_group() as tasks:
             for _ in range(workers):
                 tasks.start_soon(worker)
@@ -566,66 +645,67 @@ class WaitingEngine:
             self._transient(group, [], transient[-1])
         else:
             group.backoff = 0.0
+            self._satisfy(due, started)
 
-    async def _get_probe(self, probe: Probe, started: float) -> BaseException | None:
+    async def _get_probe(self, lane: Lane, entry: Entry) -> BaseException | None:
         """One probing GET; returns the error when it was transient."""
         await self.budget.take()
         self.stats.probe_gets += 1
-        entry = probe.entry
+        uri = lane.uri(entry)
         try:
-            if probe.kind == "failure":
-                failure = await self.transport.get_once(
-                    probe.uri, read_prefix(FAILURE_TEXT_MAX_BYTES)
-                )
+            if lane.kind == "failure":
+                failure = await self.transport.get_once(uri, read_prefix(FAILURE_TEXT_MAX_BYTES))
                 fetched: Fetched[Any] | None = failure
             else:
                 fetched = await self.transport.get_once(
-                    probe.uri, read_all, max_bytes=entry.handoff_bytes
+                    uri, read_all, max_bytes=entry.handoff_bytes
                 )
         except ObjectTooLarge as large:  # left for the waiter to read (or refuse)
             self.stats.found_by_get += 1
-            self._found(probe, Found(probe.kind, size=large.size if large.exact else None))
+            self._found(entry, Found(lane.kind, size=large.size if large.exact else None))
             return None
         except (BotoCoreError, ClientError, OSError) as error:
             if self.transport.note_error(error).retryable:
                 entry.last_error = error
                 return error
-            message = describe_s3_fatal(error, probe.uri, "read", probe.uri.bucket)
+            message = describe_s3_fatal(error, uri, "read", uri.bucket)
             broken = UnexpectedClientError(
                 message, code=error_code(error), **entry.locations.context()
             )
             broken.__cause__ = error
             self._resolve(entry, Broken(broken))
             return None
-        if fetched is None:
-            self._satisfy([probe], started)
-        else:
+        if fetched is not None:
             self.stats.found_by_get += 1
-            self._found(probe, Found(probe.kind, fetched=fetched, size=fetched.content_length))
+            self._found(entry, Found(lane.kind, fetched=fetched, size=fetched.content_length))
         return None
 
-    def _found(self, probe: Probe, found: Found) -> None:
-        entry = probe.entry
+    def _found(self, entry: Entry, found: Found) -> None:
         if self.detector is not None:
             self.detector.stats.safety_results += 1
-            logger.debug("safety-net check found %s without a notification", probe.uri)
+            logger.debug("safety-net check found %s without a notification", entry.output)
         self._resolve(entry, found)
 
-    def _satisfy(self, probes: list[Probe], started: float) -> None:
-        """Checks that started at ``started`` found nothing for these probes."""
-        for probe in probes:
-            if probe.group is None:
+    def _satisfy(self, lanes: list[Lane], started: float) -> None:
+        """Checks that started at ``started`` found nothing for the waits left in these lanes
+        (one step per lane, whatever the number of its waits)."""
+        for lane in lanes:
+            if lane.group is None:
                 continue
-            if self.detector is not None and probe.kind == "output":
-                self.detector.stats.safety_checks += 1
-            probe.satisfy(started)
-            if probe.due() is None and probe.entry.exhausted():
-                self._resolve(probe.entry, Exhausted())
+            members = lane.cohort.members
+            if self.detector is not None and lane.kind == "output":
+                self.detector.stats.safety_checks += len(members)
+            self.stats.lane_checks += 1
+            lane.satisfy(started)
+            if lane.due() is None and lane.cohort.exhausted():
+                for entry in list(members):
+                    self._resolve(entry, Exhausted())
 
-    def _transient(self, group: Group, due: list[Probe], error: BaseException) -> None:
+    def _transient(self, group: Group, due: list[Lane], error: BaseException) -> None:
         self.stats.transient_errors += 1
-        for probe in due:
-            probe.entry.last_error = error
+        for lane in due:
+            for entry in lane.cohort.members:
+                entry.last_error = error
         group.backoff = min(MAX_BACKOFF, max(0.05, group.backoff * 2))
         group.retry_at = self.clock() + group.backoff * (0.5 + self.rng.random() / 2)
         logger.debug(
@@ -658,7 +738,7 @@ class WaitingEngine:
         entry = self.register(locations, config, handoff_bytes=handoff)
         try:
             while True:
-                with self.time.move_on_at(entry.schedule.hard_deadline):
+                with self.time.move_on_at(entry.deadline):
                     await entry.event.wait()
                 try:
                     outcome = await self.settle(entry, consume, max_bytes=max_bytes)
@@ -691,19 +771,12 @@ class WaitingEngine:
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
 
-        def finish(
-            outcome: Outcome[T] | None, error: BaseException | None
-        ) -> Awaitable[None] | None:
-            if self._watchers.pop(entry, None) is not None:  # once, and never after unregister
-                return on_done(outcome, error)  # an awaitable (off-loop decoding) is awaited
-            return None
-
-        def resolved(entry: Entry) -> None:
-            self._to_settle.append((entry, consume, max_bytes, finish))
+        def resolved(entry: Entry) -> None:  # holds no entry: the entry holds it
+            self._to_settle.append((entry, consume, max_bytes))
             self._spawn_settlers()
 
         entry = self.register(locations, config, handoff_bytes=handoff, on_resolve=resolved)
-        self._watchers[entry] = finish
+        self._watchers[entry] = on_done
         self._expire_at_deadline(entry)
         return entry
 
@@ -711,7 +784,7 @@ class WaitingEngine:
         """End a watched entry at its hard deadline (the timer goes when the entry does)."""
         if entry.resolved:
             return
-        at = entry.schedule.hard_deadline
+        at = entry.deadline
         entry.timer = Deadline(entry)
         heapq.heappush(self._deadlines, (at, next(self._sequence), entry.timer))
         self._wake()  # the scheduler may sleep past it
@@ -728,29 +801,33 @@ class WaitingEngine:
         """Read the outcomes of resolved watches, one after another, until none is left."""
         try:
             while self._to_settle:
-                entry, consume, max_bytes, on_done = self._to_settle.popleft()
-                await self._settle_watched(entry, consume, max_bytes, on_done)
+                entry, consume, max_bytes = self._to_settle.popleft()
+                await self._settle_watched(entry, consume, max_bytes)
         finally:
             self._settlers -= 1
 
     async def _settle_watched(
-        self,
-        entry: Entry,
-        consume: Consume[T],
-        max_bytes: int | None,
-        on_done: OnDone[T],
+        self, entry: Entry, consume: Consume[T], max_bytes: int | None
     ) -> None:
         try:
             outcome = await self.settle(entry, consume, max_bytes=max_bytes)
         except Exception as error:
-            finishing = on_done(None, error)
+            finishing = self._finish(entry, None, error)
         else:
             if outcome is None:
                 self.rearm(entry, self._misses(entry))
                 return
-            finishing = on_done(outcome, None)
+            finishing = self._finish(entry, outcome, None)
         if finishing is not None:
             await finishing
+
+    def _finish(
+        self, entry: Entry, outcome: Outcome[Any] | None, error: BaseException | None
+    ) -> Awaitable[None] | None:
+        """Call the watch's ``on_done`` once, and never after it was unregistered (an
+        awaitable it returns, off-loop decoding say, is the caller's to await)."""
+        on_done = self._watchers.pop(entry, None)
+        return None if on_done is None else on_done(outcome, error)
 
     async def settle(
         self, entry: Entry, consume: Consume[T], *, max_bytes: int | None
@@ -770,7 +847,7 @@ class WaitingEngine:
         if not schedule.hard_limit:  # attempts only: each read is bounded by the transport
             return await self._collect_for(entry, signal, consume, max_bytes)
         entry.last_error = None
-        with self.time.move_on_at(schedule.hard_deadline):
+        with self.time.move_on_at(entry.deadline):
             return await self._collect_for(entry, signal, consume, max_bytes)
         raise self._timeout(entry, found=signal)
 
@@ -794,8 +871,7 @@ class WaitingEngine:
         return 2 if signal.fetched is None and entry.locations.failure is not None else 1
 
     def _timeout(self, entry: Entry, found: Found | None = None) -> PollingTimeoutError:
-        schedule = entry.schedule
-        seconds = round(self.clock() - schedule.start, 3)
+        seconds = round(self.clock() - entry.started, 3)
         message = STILL_RUNNING
         cause = entry.last_error
         if found is not None:
@@ -986,3 +1062,13 @@ def _closed_error(entry: Entry) -> PredictorClosedError:
         "again",
         **entry.locations.context(),
     )
+
+
+def _group_key(uri: S3Uri) -> tuple[str, str]:
+    return uri.bucket, listing_prefix(uri)
+
+
+def _kind_of(entry: Entry, bucket: str, key: str) -> ProbeKind:
+    """Which of the entry's locations ``key`` (listed in ``bucket``) is."""
+    output = entry.locations.output
+    return "output" if output.key == key and output.bucket == bucket else "failure"
