@@ -218,16 +218,16 @@ def _many(count: int, prefix: str = "many") -> list[ResultLocations]:
     ]
 
 
+_PER_WAIT_MODULES = {"aiosagemaker._waiting._registry", "aiosagemaker._waiting._schedule"}
+"""Where the classes of what the engine keeps per wait live (entries, cohorts, schedules)."""
+
+
 def _engine_garbage() -> list[object]:
-    """What a full collection finds unreachable among the waiting engine's own objects."""
+    """What a full collection finds unreachable among what the engine keeps per wait."""
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
         gc.collect()
-        return [
-            thing
-            for thing in gc.garbage
-            if type(thing).__module__.startswith("aiosagemaker._waiting")
-        ]
+        return [thing for thing in gc.garbage if type(thing).__module__ in _PER_WAIT_MODULES]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()

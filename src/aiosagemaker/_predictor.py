@@ -60,6 +60,7 @@ from ._tokens import ResultPrefixes, decode_token, token_key
 from ._transport import Transport, open_transport
 from ._types import Deserializer, Serializer
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
+from ._waiting._detector import NotificationDetector
 from .deserializers import BytesDeserializer
 from .serializers import IdentitySerializer
 
@@ -414,16 +415,16 @@ class AsyncPredictor:
                     options=self._s3_options,
                 )
                 self._transport = transport.s3
-                sqs = None
+                detector = None
                 if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
+                    detector = NotificationDetector(self.notifications, sqs)
                 engine = WaitingEngine(
                     self._transport,
                     budget,
                     detection=self._detection,
                     failure_every=self._failure_check_every,
-                    notifications=self.notifications,
-                    sqs=sqs,
+                    detector=detector,
                 )
                 stack.push_async_callback(engine.aclose)  # the engine stops before the clients
                 engine.start()

@@ -45,13 +45,13 @@ class Found:
     """A location was seen to exist (by a LIST, a GET or a notification).
 
     ``fetched`` holds the body when a probing GET already read it; ``size`` is the object's
-    size when known; ``notification`` is set when a notification announced it.
+    size when known; ``announcement`` is what a detector was told when one announced it.
     """
 
     kind: ProbeKind
     fetched: Fetched[bytes] | Fetched[tuple[bytes, bool]] | None = None
     size: int | None = None
-    notification: Notification | None = None
+    announcement: Notification | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +211,11 @@ class Entry:
         "deadline",
         "handoff_bytes",
         "last_error",
-        "listener_keys",
         "locations",
         "on_resolve",
         "positions",
         "router",
+        "routing_keys",
         "schedule",
         "signal",
         "started",
@@ -248,7 +248,8 @@ class Entry:
         self.active = False
         self.cohort: Cohort | None = None
         self.router: Callable[[Entry, Signal], None] | None = None
-        self.listener_keys: list[Key] = []
+        self.routing_keys: list[Key] = []
+        """Where a detector routes announcements for this wait (it sets them)."""
         self.timer: Deadline | None = None
         """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
 
@@ -291,7 +292,7 @@ class Entry:
     # The notification listener's waiter protocol (see notifications._listener).
     @property
     def keys(self) -> list[Key]:
-        return self.listener_keys
+        return self.routing_keys
 
     @property
     def output(self) -> str:
@@ -311,7 +312,7 @@ class Entry:
     def deliver(self, notification: Notification) -> None:
         """A notification announced this wait's outcome (called by the listener)."""
         kind: ProbeKind = "output" if notification.succeeded else "failure"
-        found = Found(kind, notification=notification)
+        found = Found(kind, announcement=notification)
         if self.router is not None:
             self.router(self, found)
         else:
