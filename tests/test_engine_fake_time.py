@@ -49,8 +49,9 @@ def locations(output: str = OUTPUT, failure: str | None = FAILURE) -> ResultLoca
 async def engine_on(
     s3: FakeS3, clock: FakeClock, *, rate: float = 200.0, **kwargs: Any
 ) -> AsyncIterator[WaitingEngine]:
-    async with clock.running():
-        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)
+    async with clock.running(), anyio.create_task_group() as background:
+        budget = RequestBudget(rate, clock=clock)
+        engine = WaitingEngine(s3, budget, clock=clock, start_soon=background.start_soon, **kwargs)
         engine.start()
         try:
             yield engine
@@ -300,3 +301,17 @@ async def _times_out(engine: WaitingEngine, where: ResultLocations, config: Wait
     with pytest.raises(PollingTimeoutError) as caught:
         await engine.wait(where, config, read_all, max_bytes=None)
     assert caught.value.attempts == 6
+
+
+async def test_the_engine_runs_in_its_owners_task_group() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    orphan = WaitingEngine(s3, RequestBudget(200.0, clock=clock), clock=clock)
+    with pytest.raises(RuntimeError, match="start_soon"):
+        orphan.start()  # no task of its own behind its owner's back
+    async with anyio.create_task_group() as owner:
+        budget = RequestBudget(200.0, clock=clock)
+        engine = WaitingEngine(s3, budget, clock=clock, start_soon=owner.start_soon)
+        engine.start()
+        engine.start()  # once
+        owner.cancel_scope.cancel()  # the owner's group ending ends the engine's work
+    assert engine._stopped is not None and engine._stopped.is_set()

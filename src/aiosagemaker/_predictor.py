@@ -25,6 +25,7 @@ from botocore.exceptions import (
 
 from . import _management
 from ._aws_errors import describe_transport, error_code, error_message
+from ._background import BackgroundTasks
 from ._batch import BatchProgress, BatchRun
 from ._callbacks import CallbackRunner
 from ._clients import ClientFactory
@@ -419,12 +420,14 @@ class AsyncPredictor:
                 if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
                     detector = NotificationDetector(self.notifications, sqs)
+                background = await stack.enter_async_context(BackgroundTasks())
                 engine = WaitingEngine(
                     self._transport,
                     budget,
                     detection=self._detection,
                     failure_every=self._failure_check_every,
                     detector=detector,
+                    start_soon=background.start_soon,
                 )
                 stack.push_async_callback(engine.aclose)  # the engine stops before the clients
                 engine.start()

@@ -18,8 +18,6 @@ wait's checks; the waiter's own deadline is what ends a wait, never a running re
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
@@ -27,7 +25,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -67,6 +65,9 @@ __all__ = [
 
 logger = logging.getLogger("aiosagemaker")
 
+StartSoon = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+"""An anyio task group's ``start_soon``, as far as the engine uses it."""
+
 FIRST_BATCH = 0.1
 """Most seconds a first or last check waits to be batched with others of its group."""
 MIN_GAP = 0.01
@@ -92,6 +93,9 @@ class WaitingEngine(Registry, ResultReader):
             (every ``detector.safety_interval`` seconds, and at the end).
         clock: What the engine reads the time from and waits on (a :class:`~._clock.Clock`,
             or a plain monotonic time function); tests pass a fake one.
+        start_soon: Where the engine's background work runs: its owner's anyio task group's
+            ``start_soon`` (the predictor's; a test's). The engine starts one task there
+            and ends it in :meth:`aclose`.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class WaitingEngine(Registry, ResultReader):
         detector: Detector | None = None,
         clock: Clock | Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        start_soon: StartSoon | None = None,
     ) -> None:
         self.transport = transport
         self.budget = budget
@@ -122,7 +127,10 @@ class WaitingEngine(Registry, ResultReader):
         self._sequence = itertools.count()
         self._open: dict[tuple[Any, ...], Cohort] = {}
         """The latest cohort per (groups, config), which new waits may join while it is open."""
-        self._task: asyncio.Task[None] | None = None
+        self._start_soon = start_soon
+        self._scope = anyio.CancelScope()
+        self._stopped: anyio.Event | None = None
+        """Set when the scheduler has stopped (None: it was never started)."""
         self._tasks: anyio.abc.TaskGroup | None = None
         self._to_settle: deque[tuple[Entry, Any, int | None]] = deque()
         self._settlers = 0
@@ -136,7 +144,7 @@ class WaitingEngine(Registry, ResultReader):
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the scheduler task in the running event loop (again, if it died)."""
+        """Start the scheduler in the owner's task group (``start_soon``), once."""
         self._ensure_running()
 
     def _ensure_running(self) -> None:
@@ -144,24 +152,33 @@ class WaitingEngine(Registry, ResultReader):
             raise PredictorClosedError(
                 "the predictor is closed; reopen it (async with) to wait again"
             )
-        if self._task is not None and not self._task.done():
+        if self._stopped is not None:
             return
-        loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._run(), name="aiosagemaker-waiting-engine")
-        self._task.add_done_callback(self._stopped)
+        if self._start_soon is None:
+            raise RuntimeError(
+                "the waiting engine has no task group to run in: pass start_soon= (an anyio "
+                "task group's start_soon) when making it"
+            )
+        self._stopped = anyio.Event()
+        self._start_soon(self._supervise)
 
-    def _stopped(self, task: asyncio.Task[None]) -> None:
-        """The scheduler must not stop while the predictor is open: restart it."""
-        if self._closed or task.cancelled() or task is not self._task:
-            return
-        logger.error("waiting engine stopped (%r); restarting", task.exception())
-        self._task = None
-        for group in self._groups.values():
-            group.inflight = False
-            group.scope = None
-            for lane in list(group.lanes):
-                group.push(lane)
-        self._ensure_running()
+    async def _supervise(self) -> None:
+        """Run the scheduler until closed; it must not stop while open: restart it."""
+        assert self._stopped is not None
+        try:
+            with self._scope:
+                while not self._closed:
+                    try:
+                        await self._run()
+                    except Exception as error:
+                        logger.error("waiting engine stopped (%r); restarting", error)
+                        for group in self._groups.values():
+                            group.inflight = False
+                            group.scope = None
+                            for lane in list(group.lanes):
+                                group.push(lane)
+        finally:
+            self._stopped.set()
 
     @property
     def listener(self) -> Detector | None:
@@ -178,11 +195,9 @@ class WaitingEngine(Registry, ResultReader):
         self._closed = True
         if self.detector is not None:
             await self.detector.aclose()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._scope.cancel()
+        if self._stopped is not None:
+            await self._stopped.wait()
         self._close_pending()
 
     def _close_pending(self) -> None:
