@@ -315,3 +315,35 @@ async def test_the_engine_runs_in_its_owners_task_group() -> None:
         engine.start()  # once
         owner.cancel_scope.cancel()  # the owner's group ending ends the engine's work
     assert engine._stopped is not None and engine._stopped.is_set()
+
+
+async def test_listed_keys_that_do_not_get_stay_within_the_budget() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    keys, rate, timeout = 200, 20.0, 4.0
+    ghosts = [f"s3://bucket/ghost/{i}.out" for i in range(keys)]
+    for ghost in ghosts:  # listed, but every GET finds nothing
+        s3.put_object(ghost, b"")
+        s3.ghosts.add(ghost)
+    config = WaiterConfig(max_attempts=None, delay=0.2, timeout=timeout)
+    errors: list[PollingTimeoutError] = []
+
+    async def wait(engine: WaitingEngine, output: str) -> None:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(locations(output, None), config, read_all, max_bytes=None)
+        errors.append(caught.value)
+
+    async with (
+        engine_on(s3, clock, rate=rate, detection="list") as engine,
+        anyio.create_task_group() as tasks,
+    ):
+        for ghost in ghosts:
+            tasks.start_soon(wait, engine, ghost)
+    assert len(errors) == keys
+    requests = sum(s3.gets.values()) + sum(s3.lists.values())
+    # every GET of a listed key is charged as it starts: the budget's tokens over the wait,
+    # its burst, and the one round of GETs the first listing set off
+    allowed = rate * clock.elapsed + rate * 0.25 + keys
+    assert requests <= allowed, (requests, allowed)
+    # exactly: one listing, one GET per ghost; that round's debt holds the next listing off
+    # past the timeout, so no key is read twice
+    assert sum(s3.lists.values()) == 1 and s3.gets == dict.fromkeys(ghosts, 1)

@@ -22,6 +22,7 @@ from .._exceptions import (
     ResultTooLargeError,
 )
 from .._s3 import DEFAULT_CONTENT_TYPE, Consume, Fetched, ObjectTooLarge, S3Requests, read_prefix
+from ._budget import RequestBudget
 from ._clock import Clock
 from ._detector import Detector
 from ._outcomes import (
@@ -71,6 +72,7 @@ class ResultReader:
     """Waiting on entries and reading their outcomes (the engine's waiter side)."""
 
     transport: S3Requests
+    budget: RequestBudget
     detector: Detector | None
     time: Clock
     clock: Callable[[], float]
@@ -243,9 +245,12 @@ class ResultReader:
 
     @staticmethod
     def _misses(entry: Entry) -> int:
-        """The GETs :meth:`collect` made in vain for the entry's signal (the output's, and
-        the failure file's when the signal did not bring it)."""
+        """The GETs :meth:`collect` made in vain for the entry's signal and did not charge
+        yet (the output's, and the failure file's when the signal did not bring it); those
+        for what a check found were charged as they started."""
         signal = entry.signal
+        if isinstance(signal, Found) and signal.announcement is None:
+            return 0
         if not isinstance(signal, Found) or signal.kind == "output":
             return 1
         return 2 if signal.fetched is None and entry.locations.failure is not None else 1
@@ -285,10 +290,10 @@ class ResultReader:
     ) -> Outcome[T] | None:
         """Read what ``found`` announced: one GET at most (none for a body in hand).
 
-        After a notification the GETs take a free shared S3 slot or else a detection slot, so
-        a notified result is not queued behind uploads (:meth:`.S3Transport.get` with
-        ``found``); a result a check found reads as before (the listed-but-missing back-off
-        counts on the shared limiter's pace).
+        The GETs take a free shared S3 slot or else a detection slot, so a found result is
+        not queued behind uploads (:meth:`.S3Transport.get` with ``found``). A GET of what a
+        check found (a listed key, say) is charged to the request budget as it starts: keys
+        that list but do not GET cannot be read again before the budget has paid for them.
 
         ``on_error`` is told of every S3 error of these reads (retried ones included).
         """
@@ -312,7 +317,8 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            output = await self._fetch(locations, consume, max_bytes, on_error, found=notified)
+            self._charge(notified)
+            output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
             if output is None and notification is not None:
                 logger.warning(
                     "notification says %s completed but the object is not there yet",
@@ -320,7 +326,8 @@ class ResultReader:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        output = await self._fetch(locations, consume, max_bytes, on_error, found=notified)
+        self._charge(notified)
+        output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
         if output is not None:
             return Completed(output)
         if found.fetched is not None and isinstance(found.fetched.value, tuple):
@@ -331,12 +338,19 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            failed = await self.failure(locations, on_error, found=notified)
+            self._charge(notified)
+            failed = await self.failure(locations, on_error, found=True)
             if failed is not None:
                 return failed
         if notification is not None:
             return Failed(notification.failure_reason or _NO_REASON)
         return None
+
+    def _charge(self, notified: bool) -> None:
+        """A read of what a check found takes a token of the budget (a notified read does
+        when it misses, :meth:`_misses`)."""
+        if not notified:
+            self.budget.charge()
 
     async def _from_memory(
         self, data: bytes, content_type: str, consume: Consume[T]
