@@ -36,7 +36,7 @@ from ._outcomes import (
 )
 from ._registry import Broken, Entry, Exhausted, Found
 
-__all__ = ["HANDOFF_BYTES", "InlineBody", "OnDone", "ResultReader"]
+__all__ = ["HANDOFF_BYTES", "InlineBody", "OnDone", "ResultReader", "Watcher"]
 
 logger = logging.getLogger("aiosagemaker")
 
@@ -47,6 +47,9 @@ OnDone = Callable[[Outcome[T] | None, BaseException | None], Awaitable[None] | N
 HANDOFF_BYTES = 1024 * 1024
 """A probing GET reads a found result up to this size and hands the bytes to the waiter;
 a larger one is left for the waiter to stream (one more GET)."""
+
+Watcher = tuple[OnDone[Any], Consume[Any], int | None]
+"""A watch's ``on_done``, ``consume`` and ``max_bytes``."""
 
 _NO_REASON = "(the failure notification carries no failureReason and there is no failure file)"
 
@@ -78,9 +81,9 @@ class ResultReader:
     clock: Callable[[], float]
     _closed: bool
     _tasks: anyio.abc.TaskGroup | None
-    _to_settle: deque[tuple[Entry, Any, int | None]]
+    _to_settle: deque[Entry]
     _settlers: int
-    _watchers: dict[Entry, OnDone[Any]]
+    _watchers: dict[Entry, Watcher]
 
     # what the engine provides
     def register(
@@ -162,14 +165,17 @@ class ResultReader:
         """
         handoff = HANDOFF_BYTES if max_bytes is None else min(HANDOFF_BYTES, max_bytes)
 
-        def resolved(entry: Entry) -> None:  # holds no entry: the entry holds it
-            self._to_settle.append((entry, consume, max_bytes))
-            self._spawn_settlers()
-
-        entry = self.register(locations, config, handoff_bytes=handoff, on_resolve=resolved)
-        self._watchers[entry] = on_done
+        entry = self.register(
+            locations, config, handoff_bytes=handoff, on_resolve=self._watch_resolved
+        )
+        self._watchers[entry] = (on_done, consume, max_bytes)
         self._expire_at_deadline(entry)
         return entry
+
+    def _watch_resolved(self, entry: Entry) -> None:
+        """A watched entry was resolved: read its outcome in a settler."""
+        self._to_settle.append(entry)
+        self._spawn_settlers()
 
     def _spawn_settlers(self) -> None:
         """Enough reader tasks for the resolved watches, never more than the connection pool."""
@@ -183,8 +189,10 @@ class ResultReader:
         """Read the outcomes of resolved watches, one after another, until none is left."""
         try:
             while self._to_settle:
-                entry, consume, max_bytes = self._to_settle.popleft()
-                await self._settle_watched(entry, consume, max_bytes)
+                entry = self._to_settle.popleft()
+                watcher = self._watchers.get(entry)
+                if watcher is not None:  # else unregistered meanwhile
+                    await self._settle_watched(entry, watcher[1], watcher[2])
         finally:
             self._settlers -= 1
 
@@ -208,8 +216,8 @@ class ResultReader:
     ) -> Awaitable[None] | None:
         """Call the watch's ``on_done`` once, and never after it was unregistered (an
         awaitable it returns, off-loop decoding say, is the caller's to await)."""
-        on_done = self._watchers.pop(entry, None)
-        return None if on_done is None else on_done(outcome, error)
+        watcher = self._watchers.pop(entry, None)
+        return None if watcher is None else watcher[0](outcome, error)
 
     async def settle(
         self, entry: Entry, consume: Consume[T], *, max_bytes: int | None

@@ -35,7 +35,7 @@ from .._s3 import S3Requests
 from ._budget import RequestBudget
 from ._checks import Detection, EngineStats
 from ._clock import Clock, as_clock
-from ._collect import HANDOFF_BYTES, InlineBody, OnDone, ResultReader, _closed_error
+from ._collect import HANDOFF_BYTES, InlineBody, ResultReader, Watcher, _closed_error
 from ._detector import Detector
 from ._listing import KEYS_PER_GET, LIST_PRICE, ListingCheck
 from ._pending import Registry
@@ -132,13 +132,13 @@ class WaitingEngine(Registry, ResultReader):
         self._stopped: anyio.Event | None = None
         """Set when the scheduler has stopped (None: it was never started)."""
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._to_settle: deque[tuple[Entry, Any, int | None]] = deque()
+        self._to_settle: deque[Entry] = deque()
         self._settlers = 0
         self._wakeup = anyio.Event()
         self._closed = False
         self._pending: set[Entry] = set()
         """Registered entries (waits and watches): settled with PredictorClosedError at close."""
-        self._watchers: dict[Entry, OnDone[Any]] = {}
+        self._watchers: dict[Entry, Watcher] = {}
         """Watches whose ``on_done`` has not been called yet."""
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .._config import WaiterConfig
 from .._s3 import S3Uri
 from ._budget import RequestBudget
 from ._checks import EngineStats
-from ._collect import HANDOFF_BYTES, OnDone
+from ._collect import HANDOFF_BYTES, Watcher
 from ._detector import Detector
 from ._outcomes import ResultLocations
 from ._registry import (
@@ -52,7 +52,7 @@ class Registry:
     _groups: dict[tuple[str, str], Group]
     _open: dict[tuple[Any, ...], Cohort]
     _pending: set[Entry]
-    _watchers: dict[Entry, OnDone[Any]]
+    _watchers: dict[Entry, Watcher]
     _deadlines: list[tuple[float, int, Deadline]]
     _sequence: itertools.count[int]
 

@@ -248,7 +248,7 @@ class Entry:
         self.active = False
         self.cohort: Cohort | None = None
         self.router: Callable[[Entry, Signal], None] | None = None
-        self.routing_keys: list[Key] = []
+        self.routing_keys: list[Key] | None = None
         """Where a detector routes announcements for this wait (it sets them)."""
         self.timer: Deadline | None = None
         """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
@@ -292,7 +292,7 @@ class Entry:
     # The notification listener's waiter protocol (see notifications._listener).
     @property
     def keys(self) -> list[Key]:
-        return self.routing_keys
+        return [] if self.routing_keys is None else self.routing_keys
 
     @property
     def output(self) -> str:
