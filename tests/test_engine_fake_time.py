@@ -347,3 +347,27 @@ async def test_listed_keys_that_do_not_get_stay_within_the_budget() -> None:
     # exactly: one listing, one GET per ghost; that round's debt holds the next listing off
     # past the timeout, so no key is read twice
     assert sum(s3.lists.values()) == 1 and s3.gets == dict.fromkeys(ghosts, 1)
+
+
+async def test_reading_listed_results_costs_the_detection_budget_nothing() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    outputs = [f"s3://bucket/out/done/{i}.out" for i in range(50)]
+    for output in outputs:
+        s3.put_object(output, b"done")
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
+    outcomes: list[Any] = []
+
+    async def wait(engine: WaitingEngine, output: str) -> None:
+        where = locations(output, None)
+        outcomes.append(await engine.wait(where, config, read_all, max_bytes=None))
+
+    async with (
+        engine_on(s3, clock, detection="list") as engine,
+        anyio.create_task_group() as tasks,
+    ):
+        for output in outputs:
+            tasks.start_soon(wait, engine, output)
+    assert len(outcomes) == 50 and all(isinstance(o, Completed) for o in outcomes)
+    assert s3.gets == dict.fromkeys(outputs, 1)
+    # charged as each read started, given back as it brought the result: only LISTs count
+    assert engine.budget.granted == sum(s3.lists.values()) == 1

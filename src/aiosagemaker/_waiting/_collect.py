@@ -300,11 +300,27 @@ class ResultReader:
 
         The GETs take a free shared S3 slot or else a detection slot, so a found result is
         not queued behind uploads (:meth:`.S3Transport.get` with ``found``). A GET of what a
-        check found (a listed key, say) is charged to the request budget as it starts: keys
-        that list but do not GET cannot be read again before the budget has paid for them.
+        check found (a listed key, say) is charged to the request budget as it starts, and
+        given back when the read brings the outcome: keys that list but do not GET cannot be
+        read again before the budget has paid for them, and results cost detection nothing.
 
         ``on_error`` is told of every S3 error of these reads (retried ones included).
         """
+        charged: list[int] = []
+        outcome = await self._read_found(locations, found, consume, max_bytes, on_error, charged)
+        if outcome is not None and charged:
+            self.budget.refund(len(charged))
+        return outcome
+
+    async def _read_found(
+        self,
+        locations: ResultLocations,
+        found: Found,
+        consume: Consume[T],
+        max_bytes: int | None,
+        on_error: Callable[[BaseException], None] | None,
+        charged: list[int],
+    ) -> Outcome[T] | None:
         notification = found.announcement
         notified = notification is not None
         if found.kind == "output":
@@ -325,7 +341,7 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            self._charge(notified)
+            self._charge(notified, charged)
             output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
             if output is None and notification is not None:
                 logger.warning(
@@ -334,7 +350,7 @@ class ResultReader:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        self._charge(notified)
+        self._charge(notified, charged)
         output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
         if output is not None:
             return Completed(output)
@@ -346,7 +362,7 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            self._charge(notified)
+            self._charge(notified, charged)
             failed = await self.failure(locations, on_error, found=True)
             if failed is not None:
                 return failed
@@ -354,11 +370,12 @@ class ResultReader:
             return Failed(notification.failure_reason or _NO_REASON)
         return None
 
-    def _charge(self, notified: bool) -> None:
-        """A read of what a check found takes a token of the budget (a notified read does
-        when it misses, :meth:`_misses`)."""
+    def _charge(self, notified: bool, charged: list[int]) -> None:
+        """A read of what a check found takes a token of the budget as it starts (a notified
+        read does when it misses, :meth:`_misses`)."""
         if not notified:
             self.budget.charge()
+            charged.append(1)
 
     async def _from_memory(
         self, data: bytes, content_type: str, consume: Consume[T]
