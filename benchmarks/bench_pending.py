@@ -15,13 +15,15 @@ locations laid out as a predictor with ``S3OutputPathExtension`` makes them (a s
 
 Reported: errors (wrong, lost or duplicated outcomes), S3 requests per second while waiting,
 S3 reads per result, detection latency (written, per the server's clock, to in hand), the
-client's peak RSS, CPU and event-loop lag. Writes ``--output`` (JSON).
+client's peak RSS, CPU (and the share of it garbage collection took, timed through
+``gc.callbacks``) and event-loop lag. Writes ``--output`` (JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -57,9 +59,27 @@ def percentile(values: list[float], q: float) -> float | None:
 # -- the client -------------------------------------------------------------------------------
 
 
+class GcTimer:
+    """The time garbage collection takes, from ``gc.callbacks`` start/stop pairs."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.collections[info["generation"]] += 1
+
+
 async def client(args: argparse.Namespace) -> None:
     import aiosagemaker
 
+    gc_timer = GcTimer()
+    gc.callbacks.append(gc_timer)
     lags: list[float] = []
     stop = asyncio.Event()
 
@@ -83,6 +103,8 @@ async def client(args: argparse.Namespace) -> None:
             )
         monitor = asyncio.create_task(lag_monitor())
         cpu0 = time.process_time()
+        gc0 = gc_timer.seconds
+        collections0 = list(gc_timer.collections)
         done: dict[str, float] = {}
         errors: list[str] = []
         first = True
@@ -105,6 +127,8 @@ async def client(args: argparse.Namespace) -> None:
                 sys.stdout.write(json.dumps({"phase": "first"}) + "\n")
                 sys.stdout.flush()
         cpu = time.process_time() - cpu0
+        gc_seconds = gc_timer.seconds - gc0
+        collections = [a - b for a, b in zip(gc_timer.collections, collections0, strict=True)]
         stop.set()
         await monitor
         stats = predictor.engine_stats
@@ -118,6 +142,9 @@ async def client(args: argparse.Namespace) -> None:
                 "errors": len(errors),
                 "error_samples": errors[:5],
                 "cpu_seconds": cpu,
+                "gc_seconds": gc_seconds,
+                "gc_share_of_cpu": gc_seconds / cpu if cpu else None,
+                "gc_collections": collections,
                 "peak_rss_kb": status["VmHWM"],
                 "threads": status["Threads"],
                 "loop_lag_p50": percentile(lags, 0.5),

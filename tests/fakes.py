@@ -116,6 +116,8 @@ class FakeS3:
     """``S3Requests`` over a dict of objects (key -> bytes), made inside the event loop.
 
     ``gets``, ``puts`` and ``lists`` count requests per key (per listed prefix for LIST).
+    ``ghosts``: locations that list but whose GET finds nothing (an eventually consistent or
+    misbehaving store).
     """
 
     def __init__(self) -> None:
@@ -123,6 +125,7 @@ class FakeS3:
         self.gets: Counter[str] = Counter()
         self.lists: Counter[str] = Counter()
         self.puts: Counter[str] = Counter()
+        self.ghosts: set[str] = set()
         self.client: Any = None
         self.limiter = anyio.CapacityLimiter(8)
 
@@ -144,7 +147,7 @@ class FakeS3:
         await anyio.lowlevel.checkpoint()
         self.gets[str(uri)] += 1
         stored = self.objects.get((uri.bucket, uri.key))
-        if stored is None:
+        if stored is None or str(uri) in self.ghosts:
             return None
         body, content_type = stored
         if max_bytes is not None and len(body) > max_bytes:

@@ -7,6 +7,7 @@ so neither a loaded machine nor the size of a delay changes what is counted.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,8 +49,9 @@ def locations(output: str = OUTPUT, failure: str | None = FAILURE) -> ResultLoca
 async def engine_on(
     s3: FakeS3, clock: FakeClock, *, rate: float = 200.0, **kwargs: Any
 ) -> AsyncIterator[WaitingEngine]:
-    async with clock.running():
-        engine = WaitingEngine(s3, RequestBudget(rate, clock=clock), clock=clock, **kwargs)
+    async with clock.running(), anyio.create_task_group() as background:
+        budget = RequestBudget(rate, clock=clock)
+        engine = WaitingEngine(s3, budget, clock=clock, start_soon=background.start_soon, **kwargs)
         engine.start()
         try:
             yield engine
@@ -204,3 +206,168 @@ async def test_a_detector_resolves_waits_and_s3_checks_become_a_safety_net() -> 
     assert detector.started == 1 and detector.closed == 1 and not detector.entries
     # the engine knows no SQS: the detector is all it has
     assert engine.listener is detector
+
+
+def _many(count: int, prefix: str = "many") -> list[ResultLocations]:
+    return [
+        ResultLocations(
+            S3Uri.parse(f"s3://bucket/out/{prefix}/{i}.out"),
+            S3Uri.parse(f"s3://bucket/fail/{prefix}/{i}.out"),
+            f"id-{i}",
+        )
+        for i in range(count)
+    ]
+
+
+_PER_WAIT_MODULES = {"aiosagemaker._waiting._registry", "aiosagemaker._waiting._schedule"}
+"""Where the classes of what the engine keeps per wait live (entries, cohorts, schedules)."""
+
+
+def _engine_garbage() -> list[object]:
+    """What a full collection finds unreachable among what the engine keeps per wait."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        return [thing for thing in gc.garbage if type(thing).__module__ in _PER_WAIT_MODULES]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+async def test_resolved_waits_leave_no_reference_cycles() -> None:
+    gc.collect()  # whatever earlier tests left
+    gc.disable()  # keep the cycle collector from freeing cycles along the way
+    try:
+        outcomes = await _resolve_many(waited=150, watched=150)
+        assert _engine_garbage() == []  # nothing of theirs was left to the cycle collector
+    finally:
+        gc.enable()
+    assert len(outcomes) == 300
+    assert all(isinstance(o, Completed | Failed) for o in outcomes)
+
+
+async def _resolve_many(waited: int, watched: int) -> list[Any]:
+    """Wait for and watch results that arrive after a few checks; what they ended with."""
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+    outcomes: list[Any] = []
+    finished = anyio.Event()
+    total = waited + watched
+
+    def on_done(outcome: Any, error: BaseException | None) -> None:
+        outcomes.append(outcome if error is None else error)
+        if len(outcomes) == total:
+            finished.set()
+
+    async def wait_for(engine: WaitingEngine, where: ResultLocations) -> None:
+        on_done(await engine.wait(where, config, read_all, max_bytes=None), None)
+
+    async with engine_on(s3, clock, detection="list") as engine:
+        async with anyio.create_task_group() as tasks:
+            for where in _many(waited, "waited"):
+                tasks.start_soon(wait_for, engine, where)
+            for where in _many(watched, "watched"):
+                engine.watch(where, config, read_all, max_bytes=None, on_done=on_done)
+            await clock.sleep_until(clock.now() + 2.5)  # a few checks find nothing
+            every = _many(waited, "waited") + _many(watched, "watched")
+            for number, where in enumerate(every):
+                if number % 10 == 0:
+                    s3.put_object(str(where.failure), b"bad input")
+                else:
+                    s3.put_object(str(where.output), b"done")
+            with clock.move_on_at(clock.now() + 50):
+                await finished.wait()
+        assert not engine._pending and not engine._watchers
+    return outcomes
+
+
+async def test_a_check_costs_the_same_however_many_waits_it_serves() -> None:
+    counts: dict[int, tuple[int, int]] = {}
+    for count in (10, 400):
+        s3, clock = FakeS3(), FakeClock()
+        config = WaiterConfig(max_attempts=6, delay=1.0, backoff=1.0)
+        async with (
+            engine_on(s3, clock, detection="list") as engine,
+            anyio.create_task_group() as tasks,
+        ):
+            for where in _many(count):
+                tasks.start_soon(_times_out, engine, where, config)
+        counts[count] = (engine.stats.lane_checks, sum(s3.lists.values()))
+    # registered together: one cohort, whose two lanes (outputs, failures) make 6 checks each
+    assert counts[10] == counts[400] == (12, 12)
+
+
+async def _times_out(engine: WaitingEngine, where: ResultLocations, config: WaiterConfig) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.attempts == 6
+
+
+async def test_the_engine_runs_in_its_owners_task_group() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    orphan = WaitingEngine(s3, RequestBudget(200.0, clock=clock), clock=clock)
+    with pytest.raises(RuntimeError, match="start_soon"):
+        orphan.start()  # no task of its own behind its owner's back
+    async with anyio.create_task_group() as owner:
+        budget = RequestBudget(200.0, clock=clock)
+        engine = WaitingEngine(s3, budget, clock=clock, start_soon=owner.start_soon)
+        engine.start()
+        engine.start()  # once
+        owner.cancel_scope.cancel()  # the owner's group ending ends the engine's work
+    assert engine._stopped is not None and engine._stopped.is_set()
+
+
+async def test_listed_keys_that_do_not_get_stay_within_the_budget() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    keys, rate, timeout = 200, 20.0, 4.0
+    ghosts = [f"s3://bucket/ghost/{i}.out" for i in range(keys)]
+    for ghost in ghosts:  # listed, but every GET finds nothing
+        s3.put_object(ghost, b"")
+        s3.ghosts.add(ghost)
+    config = WaiterConfig(max_attempts=None, delay=0.2, timeout=timeout)
+    errors: list[PollingTimeoutError] = []
+
+    async def wait(engine: WaitingEngine, output: str) -> None:
+        with pytest.raises(PollingTimeoutError) as caught:
+            await engine.wait(locations(output, None), config, read_all, max_bytes=None)
+        errors.append(caught.value)
+
+    async with (
+        engine_on(s3, clock, rate=rate, detection="list") as engine,
+        anyio.create_task_group() as tasks,
+    ):
+        for ghost in ghosts:
+            tasks.start_soon(wait, engine, ghost)
+    assert len(errors) == keys
+    requests = sum(s3.gets.values()) + sum(s3.lists.values())
+    # every GET of a listed key is charged as it starts: the budget's tokens over the wait,
+    # its burst, and the one round of GETs the first listing set off
+    allowed = rate * clock.elapsed + rate * 0.25 + keys
+    assert requests <= allowed, (requests, allowed)
+    # exactly: one listing, one GET per ghost; that round's debt holds the next listing off
+    # past the timeout, so no key is read twice
+    assert sum(s3.lists.values()) == 1 and s3.gets == dict.fromkeys(ghosts, 1)
+
+
+async def test_reading_listed_results_costs_the_detection_budget_nothing() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    outputs = [f"s3://bucket/out/done/{i}.out" for i in range(50)]
+    for output in outputs:
+        s3.put_object(output, b"done")
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
+    outcomes: list[Any] = []
+
+    async def wait(engine: WaitingEngine, output: str) -> None:
+        where = locations(output, None)
+        outcomes.append(await engine.wait(where, config, read_all, max_bytes=None))
+
+    async with (
+        engine_on(s3, clock, detection="list") as engine,
+        anyio.create_task_group() as tasks,
+    ):
+        for output in outputs:
+            tasks.start_soon(wait, engine, output)
+    assert len(outcomes) == 50 and all(isinstance(o, Completed) for o in outcomes)
+    assert s3.gets == dict.fromkeys(outputs, 1)
+    # charged as each read started, given back as it brought the result: only LISTs count
+    assert engine.budget.granted == sum(s3.lists.values()) == 1

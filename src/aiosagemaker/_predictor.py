@@ -20,6 +20,7 @@ import anyio
 from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
 
 from . import _management
+from ._background import BackgroundTasks
 from ._batch import BatchProgress, BatchRun
 from ._binding import ResponseBinding
 from ._callbacks import CallbackRunner
@@ -39,6 +40,7 @@ from ._transport import Transport, TransportName, open_transport, transport_choi
 from ._types import Deserializer, Serializer
 from ._validation import check_options, check_prefix, check_retries
 from ._waiting import DEFAULT_S3_REQUESTS_PER_SECOND, Detection, RequestBudget, WaitingEngine
+from ._waiting._detector import NotificationDetector
 from .deserializers import BytesDeserializer
 from .serializers import IdentitySerializer
 
@@ -269,16 +271,18 @@ class AsyncPredictor:
                     )
                 )
                 self._transport = transport.s3
-                sqs = None
+                detector = None
                 if self.notifications is not None:
                     sqs = await stack.enter_async_context(self._factory.client("sqs"))
+                    detector = NotificationDetector(self.notifications, sqs)
+                background = await stack.enter_async_context(BackgroundTasks())
                 engine = WaitingEngine(
                     self._transport,
                     budget,
                     detection=self._detection,
                     failure_every=self._failure_check_every,
-                    notifications=self.notifications,
-                    sqs=sqs,
+                    detector=detector,
+                    start_soon=background.start_soon,
                 )
                 stack.push_async_callback(engine.aclose)  # the engine stops before the clients
                 engine.start()

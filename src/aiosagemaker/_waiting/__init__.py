@@ -4,9 +4,12 @@
 - :mod:`._clock`: the engine's clock (time readings and every wait on them);
 - :mod:`._schedule`: a :class:`~aiosagemaker.WaiterConfig` turned into check times;
 - :mod:`._budget`: the S3 request budget (token bucket, AIMD on SlowDown);
-- :mod:`._registry`: pending entries, their probes, and the groups one LIST covers;
-- :mod:`._engine`: the scheduler and its detectors (listing, per-object GET);
+- :mod:`._registry`: entries, cohorts (waits sharing a schedule), lanes, and groups;
+- :mod:`._pending`: registering waits into cohorts and groups, and taking them out;
+- :mod:`._engine`: the scheduler (which group to check, when, and how);
+- :mod:`._checks`, :mod:`._listing`, :mod:`._probing`: the S3 check detectors;
 - :mod:`._detector`: detectors that are told of results (SQS notifications);
+- :mod:`._collect`: the waiter's side (wait, watch, reading what was found);
 - :mod:`._completion`: ``as_completed`` and ``wait`` over many responses.
 """
 

@@ -100,7 +100,7 @@ class NotificationDetector:
 
     def attach(self, entry: Entry, *, use_held: bool) -> None:
         locations = entry.locations
-        entry.listener_keys = routing_keys(entry.output, entry.failure, locations.inference_id)
+        entry.routing_keys = routing_keys(entry.output, entry.failure, locations.inference_id)
         self.listener.attach(entry, use_held=use_held)
 
     def detach(self, entry: Entry) -> None:

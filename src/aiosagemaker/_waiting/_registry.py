@@ -1,17 +1,19 @@
 """The registry of pending waits: entries, their probes, and the groups that list them.
 
-An :class:`Entry` is one caller waiting for one inference. It has a :class:`Probe` per location
-(the output, and the failure file when there is one); each probe belongs to the
-:class:`Group` of its (bucket, "directory") so that one LIST finds every probe of the group.
-An entry is resolved exactly once (:meth:`Entry.resolve`); the waiter then reads
-:attr:`Entry.signal`.
+An :class:`Entry` is one caller waiting for one inference: plain data. Waits registered for
+the same groups with the same config before their first check share a :class:`Cohort` (one
+schedule); a cohort has a :class:`Lane` per location kind (the output, and the failure file
+when there is one), each in the :class:`Group` of its (bucket, "directory") so that one LIST
+finds every wait of the group. Checks are scheduled per lane, so a check costs O(lanes due +
+waits found), not O(waits pending). An entry is resolved exactly once (:meth:`Entry.resolve`);
+the waiter then reads :attr:`Entry.signal`.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +25,17 @@ from .._s3 import Fetched, S3Uri
 from ._outcomes import ResultLocations
 from ._schedule import Schedule
 
-__all__ = ["Broken", "Deadline", "Entry", "Exhausted", "Found", "Group", "Probe", "Signal"]
+__all__ = [
+    "Broken",
+    "Cohort",
+    "Deadline",
+    "Entry",
+    "Exhausted",
+    "Found",
+    "Group",
+    "Lane",
+    "Signal",
+]
 
 ProbeKind = Literal["output", "failure"]
 
@@ -33,13 +45,13 @@ class Found:
     """A location was seen to exist (by a LIST, a GET or a notification).
 
     ``fetched`` holds the body when a probing GET already read it; ``size`` is the object's
-    size when known; ``notification`` is set when a notification announced it.
+    size when known; ``announcement`` is what a detector was told when one announced it.
     """
 
     kind: ProbeKind
     fetched: Fetched[bytes] | Fetched[tuple[bytes, bool]] | None = None
     size: int | None = None
-    notification: Notification | None = None
+    announcement: Notification | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,42 +71,68 @@ Signal = Found | Exhausted | Broken
 _SEQUENCE = itertools.count()
 
 
-class Probe:
-    """One location of one entry, with its place in the entry's schedule.
+class Cohort:
+    """Waits that share one schedule: registered for the same groups with the same config
+    before the first check of any of them ran.
 
-    ``stride`` > 1 makes a failure probe look only at every n-th scheduled check (and the
+    A cohort has a :class:`Lane` per location kind (the output, and the failure file when its
+    waits have one); a check is scheduled, taken and counted per lane, not per wait, so a
+    check costs the same however many waits it serves. ``members`` are the waits still
+    pending; an entry leaving it drops its link to the cohort, and the last one to leave
+    takes the lanes off their groups: nothing cyclic outlives the waits.
+    """
+
+    __slots__ = ("lanes", "members", "open", "schedule")
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self.members: set[Entry] = set()
+        self.lanes: list[Lane] = []
+        self.open = True
+        """Whether a new wait may still join (no check of the cohort has been taken yet)."""
+
+    @property
+    def attempts(self) -> int:
+        """The output checks the cohort made."""
+        return next((lane.index for lane in self.lanes if lane.kind == "output"), 0)
+
+    def exhausted(self) -> bool:
+        """Whether no lane has a check left."""
+        return all(lane.due() is None for lane in self.lanes)
+
+    def release(self) -> None:
+        """Every lane may still ask for the time of the check before its own: forget older."""
+        if self.lanes:
+            self.schedule.release(min(lane.index for lane in self.lanes) - 1)
+
+
+class Lane:
+    """One location kind of a :class:`Cohort` in its :class:`Group`, with its place in the
+    cohort's schedule.
+
+    ``stride`` > 1 makes a failure lane look only at every n-th scheduled check (and the
     last one). The next due time is kept, not recomputed: the scheduler asks often.
     """
 
-    __slots__ = (
-        "_due",
-        "_previous",
-        "_urgent",
-        "entry",
-        "group",
-        "index",
-        "kind",
-        "scope",
-        "stride",
-        "uri",
-    )
+    __slots__ = ("_due", "_previous", "_urgent", "cohort", "group", "index", "kind", "stride")
 
-    def __init__(self, entry: Entry, kind: ProbeKind, uri: S3Uri, stride: int = 1) -> None:
-        self.entry = entry
+    def __init__(self, cohort: Cohort, kind: ProbeKind, stride: int = 1, index: int = 0) -> None:
+        self.cohort = cohort
         self.kind: ProbeKind = kind
-        self.uri = uri
         self.stride = stride
-        self.index = 0
+        self.index = index
         self.group: Group | None = None
-        self.scope: anyio.CancelScope | None = None
         self._due: float | None = None
         self._previous: float | None = None
         self._urgent = True
         self._refresh()
 
+    def __repr__(self) -> str:
+        return f"<Lane {self.kind} #{self.index} waits={len(self.cohort.members)}>"
+
     def _refresh(self) -> None:
-        """Move to the next check this probe makes (skipping strided ones), cache its time."""
-        time = self.entry.schedule.time
+        """Move to the next check this lane makes (skipping strided ones), cache its time."""
+        time = self.cohort.schedule.time
         index = self.index
         while True:
             due = time(index)
@@ -108,7 +146,7 @@ class Probe:
         self._urgent = index == 0 or last
 
     def due(self) -> float | None:
-        """When this probe's next check is due (None: no check is left)."""
+        """When this lane's next check is due (None: no check is left)."""
         return self._due
 
     def urgent(self) -> bool:
@@ -116,31 +154,34 @@ class Probe:
         return self._urgent
 
     def interval(self) -> float:
-        """The current spacing of this probe's checks (0 for the first)."""
+        """The current spacing of this lane's checks (0 for the first)."""
         if self._due is None or self._previous is None:
             return 0.0
         return self._due - self._previous
 
+    def uri(self, entry: Entry) -> S3Uri:
+        """The location this lane checks for ``entry``."""
+        if self.kind == "output":
+            return entry.locations.output
+        failure = entry.locations.failure
+        assert failure is not None
+        return failure
+
     def satisfy(self, started: float) -> None:
         """A check that started at ``started`` found nothing: it counts as one scheduled check.
 
-        A probe more than a whole interval behind (after an outage, say) skips the checks it
+        A lane more than a whole interval behind (after an outage, say) skips the checks it
         missed but one, so that it catches up with one check instead of a burst.
         """
         if self._due is None or self._due > started:
             return
-        entry = self.entry
-        schedule = entry.schedule
-        time = schedule.time
+        time = self.cohort.schedule.time
         index = self.index + 1
         while (after := time(index + 1)) is not None and after <= started:
             index += 1
         self.index = index
         self._refresh()
-        if self.kind == "output":
-            entry.attempts = max(entry.attempts, self.index)
-        # every probe may still ask for the time of the check before its own
-        schedule.release(min(probe.index for probe in entry.probes) - 1)
+        self.cohort.release()
 
 
 class Deadline:
@@ -157,21 +198,27 @@ class Deadline:
 
 
 class Entry:
-    """One caller's wait for one inference; resolved once."""
+    """One caller's wait for one inference; resolved once.
+
+    Plain data: its cohort (while pending; the link is dropped when it leaves), its own
+    start and hard deadline, and what it ended with.
+    """
 
     __slots__ = (
         "_event",
         "active",
-        "attempts",
+        "cohort",
+        "deadline",
         "handoff_bytes",
         "last_error",
-        "listener_keys",
         "locations",
         "on_resolve",
-        "probes",
+        "positions",
         "router",
+        "routing_keys",
         "schedule",
         "signal",
+        "started",
         "timer",
     )
 
@@ -181,25 +228,37 @@ class Entry:
         schedule: Schedule,
         *,
         handoff_bytes: int,
-        failure_stride: int = 1,
         on_resolve: Callable[[Entry], None] | None = None,
+        started: float | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.locations = locations
         self.schedule = schedule
+        """The schedule it is checked on (its cohort's, shared)."""
+        self.started = schedule.start if started is None else started
+        self.deadline = schedule.hard_deadline if deadline is None else deadline
+        """When the caller's wait ends at the latest (its own, not its cohort's)."""
         self.handoff_bytes = handoff_bytes
         self.on_resolve = on_resolve
         self._event: anyio.Event | None = None
         self.signal: Signal | None = None
         self.last_error: BaseException | None = None
-        self.attempts = 0
+        self.positions: tuple[int, ...] = ()
+        """Where its lanes were in the schedule when it left its cohort (output first)."""
         self.active = False
+        self.cohort: Cohort | None = None
         self.router: Callable[[Entry, Signal], None] | None = None
-        self.listener_keys: list[Key] = []
+        self.routing_keys: list[Key] | None = None
+        """Where a detector routes announcements for this wait (it sets them)."""
         self.timer: Deadline | None = None
         """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
-        self.probes = [Probe(self, "output", locations.output)]
-        if locations.failure is not None:
-            self.probes.append(Probe(self, "failure", locations.failure, failure_stride))
+
+    @property
+    def attempts(self) -> int:
+        """The output checks made for this wait."""
+        if self.cohort is not None:
+            return self.cohort.attempts
+        return self.positions[0] if self.positions else 0
 
     @property
     def resolved(self) -> bool:
@@ -230,14 +289,10 @@ class Entry:
         self.signal = None
         self._event = None
 
-    def exhausted(self) -> bool:
-        """Whether no probe has a check left."""
-        return all(probe.due() is None for probe in self.probes)
-
     # The notification listener's waiter protocol (see notifications._listener).
     @property
     def keys(self) -> list[Key]:
-        return self.listener_keys
+        return [] if self.routing_keys is None else self.routing_keys
 
     @property
     def output(self) -> str:
@@ -257,7 +312,7 @@ class Entry:
     def deliver(self, notification: Notification) -> None:
         """A notification announced this wait's outcome (called by the listener)."""
         kind: ProbeKind = "output" if notification.succeeded else "failure"
-        found = Found(kind, notification=notification)
+        found = Found(kind, announcement=notification)
         if self.router is not None:
             self.router(self, found)
         else:
@@ -265,10 +320,11 @@ class Entry:
 
 
 class Group:
-    """The pending probes under one (bucket, prefix): what one LIST of that prefix finds.
+    """The pending waits under one (bucket, prefix): what one LIST of that prefix finds.
 
-    Also what the engine learned about the prefix: the pages its last listing took, whether
-    listing is allowed at all, and its error backoff.
+    ``keys`` maps each awaited key to its wait (or waits); the lanes of the cohorts checked
+    here sit in two heaps by due time. Also what the engine learned about the prefix: the
+    pages its last listing took, whether listing is allowed at all, and its error backoff.
     """
 
     __slots__ = (
@@ -277,12 +333,13 @@ class Group:
         "bucket",
         "heaps",
         "inflight",
+        "keys",
         "keys_listed",
+        "lanes",
         "last_check",
         "list_allowed",
         "pages",
         "prefix",
-        "probes",
         "retry_at",
         "scope",
         "size",
@@ -291,10 +348,12 @@ class Group:
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self.probes: dict[str, list[Probe]] = {}
+        self.keys: dict[str, Entry | list[Entry]] = {}
         self.size = 0
+        """Pending (wait, location) pairs in the group."""
+        self.lanes: set[Lane] = set()
         # Two heaps: urgent checks (first and last) are never held back to batch them.
-        self.heaps: dict[bool, list[tuple[float, int, Probe]]] = {True: [], False: []}
+        self.heaps: dict[bool, list[tuple[float, int, Lane]]] = {True: [], False: []}
         self.inflight = False
         self.scope: anyio.CancelScope | None = None
         self.last_check = float("-inf")
@@ -306,55 +365,84 @@ class Group:
         self.retry_at = float("-inf")
 
     def __repr__(self) -> str:
-        return f"<Group s3://{self.bucket}/{self.prefix} probes={self.size}>"
+        return f"<Group s3://{self.bucket}/{self.prefix} waits={self.size}>"
 
-    def add(self, probe: Probe) -> None:
-        probe.group = self
-        self.probes.setdefault(probe.uri.key, []).append(probe)
+    def add_lane(self, lane: Lane) -> None:
+        lane.group = self
+        self.lanes.add(lane)
+        self.push(lane)
+
+    def remove_lane(self, lane: Lane) -> None:
+        self.lanes.discard(lane)
+        lane.group = None
+
+    def add(self, key: str, entry: Entry) -> None:
+        """``entry`` awaits ``key`` in this group."""
+        held = self.keys.get(key)
+        if held is None:
+            self.keys[key] = entry
+        elif isinstance(held, list):
+            held.append(entry)
+        else:
+            self.keys[key] = [held, entry]
         self.size += 1
-        self.push(probe)
 
-    def remove(self, probe: Probe) -> None:
-        probes = self.probes.get(probe.uri.key)
-        if probes is not None and probe in probes:
-            probes.remove(probe)
-            self.size -= 1
-            if not probes:
-                del self.probes[probe.uri.key]
-        probe.group = None
+    def remove(self, key: str, entry: Entry) -> None:
+        held = self.keys.get(key)
+        if held is entry:
+            del self.keys[key]
+        elif isinstance(held, list) and entry in held:
+            held.remove(entry)
+            if len(held) == 1:
+                self.keys[key] = held[0]
+        else:
+            return
+        self.size -= 1
 
-    def push(self, probe: Probe) -> None:
-        """(Re)schedule ``probe`` at its next due time; stale heap rows are skipped later."""
-        due = probe.due()
+    def waiting_for(self, key: str) -> list[Entry]:
+        """The waits that await ``key`` here."""
+        held = self.keys.get(key)
+        if held is None:
+            return []
+        return list(held) if isinstance(held, list) else [held]
+
+    def entries(self) -> list[Entry]:
+        """Every wait pending in the group (once each)."""
+        seen: dict[int, Entry] = {}
+        for key in list(self.keys):
+            for entry in self.waiting_for(key):
+                seen[id(entry)] = entry
+        return list(seen.values())
+
+    def push(self, lane: Lane) -> None:
+        """(Re)schedule ``lane`` at its next due time; stale heap rows are skipped later."""
+        due = lane.due()
         if due is not None:
-            heapq.heappush(self.heaps[probe.urgent()], (due, next(_SEQUENCE), probe))
+            heapq.heappush(self.heaps[lane.urgent()], (due, next(_SEQUENCE), lane))
 
-    def _valid(self, row: tuple[float, int, Probe], urgent: bool) -> bool:
-        due, _, probe = row
-        return probe.group is self and probe.due() == due and probe.urgent() == urgent
+    def _valid(self, row: tuple[float, int, Lane], urgent: bool) -> bool:
+        due, _, lane = row
+        return lane.group is self and lane.due() == due and lane.urgent() == urgent
 
-    def earliest(self, urgent: bool) -> Probe | None:
-        """The (urgent or regular) probe due first; drops stale heap rows on the way."""
+    def earliest(self, urgent: bool) -> Lane | None:
+        """The (urgent or regular) lane due first; drops stale heap rows on the way."""
         heap = self.heaps[urgent]
         while heap and not self._valid(heap[0], urgent):
             heapq.heappop(heap)
         return heap[0][2] if heap else None
 
-    def pop_due(self, now: float) -> list[Probe]:
-        """Every probe due by ``now``, each once, taken off the heaps."""
-        due: list[Probe] = []
+    def pop_due(self, now: float) -> list[Lane]:
+        """Every lane due by ``now``, each once, taken off the heaps (its cohort closes)."""
+        due: list[Lane] = []
         seen: set[int] = set()
         for urgent, heap in self.heaps.items():
             while heap and heap[0][0] <= now:
                 row = heapq.heappop(heap)
                 if self._valid(row, urgent) and id(row[2]) not in seen:
                     seen.add(id(row[2]))
+                    row[2].cohort.open = False
                     due.append(row[2])
         return due
-
-    def all_probes(self) -> Iterator[Probe]:
-        for probes in list(self.probes.values()):
-            yield from list(probes)
 
 
 def listing_prefix(uri: S3Uri) -> str:

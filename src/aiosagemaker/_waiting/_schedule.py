@@ -59,6 +59,7 @@ class Schedule:
     __slots__ = (
         "_config",
         "_done",
+        "_first_check",
         "_next_delay",
         "_offset",
         "_seed",
@@ -93,6 +94,7 @@ class Schedule:
         self._sleeps = 0
         self._offset = 0
         self._times: list[float] = [start] if first_check else []
+        self._first_check = first_check
         self._done = False
         self.last = self._find_last()
 
@@ -114,6 +116,44 @@ class Schedule:
                 return self.deadline
             raw = config._grown(raw)
         return total
+
+    def admit(self, start: float) -> float | None:
+        """Let a wait that starts at ``start`` (not before this schedule's start, before its
+        first check was taken) be checked on this schedule; return its own hard deadline.
+
+        With a ``timeout`` the deadline moves to ``start``'s, so the last check comes no
+        earlier than the joining wait's own. None: the times near the old deadline were
+        computed already; the wait needs a schedule of its own.
+        """
+        config = self._config
+        if config.timeout is None:
+            return self.hard_deadline
+        deadline = start + float(config.timeout)
+        if self.deadline is not None and deadline > self.deadline:
+            if self._done:
+                return None
+            self.deadline = deadline
+            self.last = self._find_last()
+        own_last = min(self.last, deadline)
+        return own_last + self.allowance
+
+    def copy(self) -> Schedule:
+        """The same check times, as a schedule of its own (for a wait leaving its cohort)."""
+        twin = Schedule.__new__(Schedule)
+        twin._config = self._config
+        twin.hard_limit = self.hard_limit
+        twin.allowance = self.allowance
+        twin.start = self.start
+        twin.deadline = self.deadline
+        twin._seed = self._seed
+        twin._next_delay = self._config._first_delay()
+        twin._sleeps = 0
+        twin._offset = 0
+        twin._times = [self.start] if self._first_check else []
+        twin._first_check = self._first_check
+        twin._done = False
+        twin.last = self.last
+        return twin
 
     @property
     def hard_deadline(self) -> float:
