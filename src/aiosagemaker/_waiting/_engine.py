@@ -122,6 +122,11 @@ class WaitingEngine(Registry, ResultReader):
         self.probing = ProbingCheck()
         self.stats = EngineStats()
         self._groups: dict[tuple[str, str], Group] = {}
+        self._soon: list[tuple[float, int, Group]] = []
+        """When to look at each group again (a heap; a row whose time is not the group's
+        ``wake_at`` any more is stale and skipped)."""
+        self._touched: set[Group] = set()
+        """Groups whose lanes, checks or size changed since the scheduler last looked."""
         self._deadlines: list[tuple[float, int, Deadline]] = []
         """Hard deadlines of watched entries (a heap), expired by the scheduler."""
         self._sequence = itertools.count()
@@ -177,6 +182,7 @@ class WaitingEngine(Registry, ResultReader):
                             group.scope = None
                             for lane in list(group.lanes):
                                 group.push(lane)
+                            self._touched.add(group)
         finally:
             self._stopped.set()
 
@@ -221,18 +227,35 @@ class WaitingEngine(Registry, ResultReader):
     async def _run(self) -> None:
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            soon = self._soon
             while True:
+                # Only the groups that changed or whose time came: O(groups due), not O(all).
                 now = self.clock()
-                wake = math.inf
-                for key, group in list(self._groups.items()):
-                    if group.size == 0 and not group.inflight:
-                        del self._groups[key]
-                        continue
-                    wake = min(wake, self._dispatch(group, now, tasks))
-                wake = min(wake, self._expire_due(now))
+                touched, self._touched = self._touched, set()
+                for group in touched:
+                    self._look(group, now, tasks)
+                while soon and soon[0][0] <= now:
+                    at, _, group = heapq.heappop(soon)
+                    if at == group.wake_at:
+                        self._look(group, now, tasks)
+                wake = min(soon[0][0] if soon else math.inf, self._expire_due(now))
                 self._wakeup = anyio.Event()
                 with self.time.move_on_at(wake):
                     await self._wakeup.wait()
+
+    def _look(self, group: Group, now: float, tasks: anyio.abc.TaskGroup) -> None:
+        """Dispatch the group (or drop it when empty) and note when to look at it again."""
+        if group.size == 0 and not group.inflight:
+            key = (group.bucket, group.prefix)
+            if self._groups.get(key) is group:
+                del self._groups[key]
+            group.wake_at = math.inf
+            return
+        wake = self._dispatch(group, now, tasks)
+        if wake != group.wake_at:
+            group.wake_at = wake
+            if wake < math.inf:
+                heapq.heappush(self._soon, (wake, next(self._sequence), group))
 
     def _expire_due(self, now: float) -> float:
         """End the watches whose hard deadline has come; return when the next one comes."""
@@ -300,6 +323,7 @@ class WaitingEngine(Registry, ResultReader):
             for lane in due:
                 if lane.group is group:
                     group.push(lane)
+            self._touched.add(group)
             self._wake()
 
     # -- what the check detectors report (their CheckHost) ----------------------------------

@@ -52,6 +52,7 @@ class Registry:
     _groups: dict[tuple[str, str], Group]
     _open: dict[tuple[Any, ...], Cohort]
     _pending: set[Entry]
+    _touched: set[Group]
     _watchers: dict[Entry, Watcher]
     _deadlines: list[tuple[float, int, Deadline]]
     _sequence: itertools.count[int]
@@ -131,6 +132,7 @@ class Registry:
         for lane in cohort.lanes:
             assert lane.group is not None
             lane.group.add(lane.uri(entry).key, entry)
+            self._touched.add(lane.group)
         self._wake()
 
     def _lay_lanes(
@@ -144,7 +146,9 @@ class Registry:
             index = positions[number] if number < len(positions) else 0
             lane = Lane(cohort, kind, stride, index)
             cohort.lanes.append(lane)
-            self._group_for(uri).add_lane(lane)
+            group = self._group_for(uri)
+            group.add_lane(lane)
+            self._touched.add(group)
 
     def unregister(self, entry: Entry) -> None:
         """Forget a wait (idempotent); a check that served only it is cancelled."""
@@ -170,8 +174,10 @@ class Registry:
             if group is None:
                 continue
             group.remove(lane.uri(entry).key, entry)
-            if group.size == 0 and group.scope is not None:
-                group.scope.cancel()
+            if group.size == 0:  # the scheduler drops it (or cancels its check)
+                self._touched.add(group)
+                if group.scope is not None:
+                    group.scope.cancel()
         if not cohort.members:  # the last one out takes the lanes off their groups
             cohort.open = False
             for lane in cohort.lanes:

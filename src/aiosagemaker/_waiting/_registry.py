@@ -343,6 +343,7 @@ class Group:
         "retry_at",
         "scope",
         "size",
+        "wake_at",
     )
 
     def __init__(self, bucket: str, prefix: str) -> None:
@@ -363,6 +364,8 @@ class Group:
         self.list_allowed = True
         self.backoff = 0.0
         self.retry_at = float("-inf")
+        self.wake_at = float("inf")
+        """When the scheduler looks at the group next (inf: when something changes)."""
 
     def __repr__(self) -> str:
         return f"<Group s3://{self.bucket}/{self.prefix} waits={self.size}>"
