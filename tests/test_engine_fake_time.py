@@ -31,6 +31,7 @@ from aiosagemaker._waiting import (
     ResultLocations,
     WaitingEngine,
 )
+from aiosagemaker._waiting._collect import MAX_SETTLERS
 from fakes import FakeClock, FakeDetector, FakeS3
 
 OUTPUT = "s3://bucket/out/one.out"
@@ -371,3 +372,46 @@ async def test_reading_listed_results_costs_the_detection_budget_nothing() -> No
     assert s3.gets == dict.fromkeys(outputs, 1)
     # charged as each read started, given back as it brought the result: only LISTs count
     assert engine.budget.granted == sum(s3.lists.values()) == 1
+
+
+class _CountingS3(FakeS3):
+    """FakeS3 that records the most result reads (``get``) in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limiter = anyio.CapacityLimiter(64)  # a pool that would allow 64 reads at once
+        self.reading = self.most_reading = 0
+
+    async def get(self, uri: S3Uri, consume: Any, *, max_bytes: int | None = None, **_: Any) -> Any:
+        self.reading += 1
+        self.most_reading = max(self.most_reading, self.reading)
+        try:
+            await anyio.lowlevel.checkpoint()  # reads overlap: each takes a loop round trip
+            return await super().get(uri, consume, max_bytes=max_bytes)
+        finally:
+            self.reading -= 1
+
+
+async def test_a_listing_that_finds_many_results_reads_them_a_few_at_once() -> None:
+    s3, clock = _CountingS3(), FakeClock()
+    every = _many(1000, "burst")
+    for where in every:
+        s3.put_object(str(where.output), b"done")
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
+    outcomes: list[Any] = []
+    finished = anyio.Event()
+
+    def on_done(outcome: Any, error: BaseException | None) -> None:
+        outcomes.append(outcome if error is None else error)
+        if len(outcomes) == len(every):
+            finished.set()
+
+    async with engine_on(s3, clock, detection="list") as engine:
+        for where in every:
+            engine.watch(where, config, read_all, max_bytes=None, on_done=on_done)
+        with clock.move_on_at(clock.now() + 50):
+            await finished.wait()
+    assert len(outcomes) == 1000 and all(isinstance(o, Completed) for o in outcomes)
+    assert sum(s3.lists.values()) <= 2  # one listing of the outputs found them all
+    # the 1,000 results a listing found are read MAX_SETTLERS at a time, not 64 (the pool)
+    assert s3.most_reading == 16 == MAX_SETTLERS

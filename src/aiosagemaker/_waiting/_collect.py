@@ -36,7 +36,7 @@ from ._outcomes import (
 )
 from ._registry import Broken, Entry, Exhausted, Found
 
-__all__ = ["HANDOFF_BYTES", "InlineBody", "OnDone", "ResultReader", "Watcher"]
+__all__ = ["HANDOFF_BYTES", "MAX_SETTLERS", "InlineBody", "OnDone", "ResultReader", "Watcher"]
 
 logger = logging.getLogger("aiosagemaker")
 
@@ -47,6 +47,12 @@ OnDone = Callable[[Outcome[T] | None, BaseException | None], Awaitable[None] | N
 HANDOFF_BYTES = 1024 * 1024
 """A probing GET reads a found result up to this size and hands the bytes to the waiter;
 a larger one is left for the waiter to stream (one more GET)."""
+
+MAX_SETTLERS = 16
+"""Most results of watched waits read at once. Enough to keep up with S3 (a read takes a few
+ms of round trip, so 16 at once read thousands per second); few enough that the reads that
+answer together take the event loop a few ms, not one long stall after a listing found
+thousands of results: the rest queue and are read as these finish."""
 
 Watcher = tuple[OnDone[Any], Consume[Any], int | None]
 """A watch's ``on_done``, ``consume`` and ``max_bytes``."""
@@ -178,9 +184,10 @@ class ResultReader:
         self._spawn_settlers()
 
     def _spawn_settlers(self) -> None:
-        """Enough reader tasks for the resolved watches, never more than the connection pool."""
+        """Enough reader tasks for the resolved watches: never more than :data:`MAX_SETTLERS`,
+        nor than the connection pool."""
         assert self._tasks is not None
-        cap = max(1, int(self.transport.limiter.total_tokens))
+        cap = max(1, min(MAX_SETTLERS, int(self.transport.limiter.total_tokens)))
         while self._settlers < min(cap, len(self._to_settle)):
             self._settlers += 1
             self._tasks.start_soon(self._settler)
