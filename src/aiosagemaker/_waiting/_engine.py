@@ -125,8 +125,9 @@ class WaitingEngine(Registry, ResultReader):
         self._soon: list[tuple[float, int, Group]] = []
         """When to look at each group again (a heap; a row whose time is not the group's
         ``wake_at`` any more is stale and skipped)."""
-        self._touched: set[Group] = set()
-        """Groups whose lanes, checks or size changed since the scheduler last looked."""
+        self._touched: dict[Group, None] = {}
+        """Groups whose lanes, checks or size changed since the scheduler last looked (in the
+        order they changed: a set would look at them in an order of memory addresses)."""
         self._deadlines: list[tuple[float, int, Deadline]] = []
         """Hard deadlines of watched entries (a heap), expired by the scheduler."""
         self._sequence = itertools.count()
@@ -182,7 +183,7 @@ class WaitingEngine(Registry, ResultReader):
                             group.scope = None
                             for lane in list(group.lanes):
                                 group.push(lane)
-                            self._touched.add(group)
+                            self._touched[group] = None
         finally:
             self._stopped.set()
 
@@ -231,7 +232,7 @@ class WaitingEngine(Registry, ResultReader):
             while True:
                 # Only the groups that changed or whose time came: O(groups due), not O(all).
                 now = self.clock()
-                touched, self._touched = self._touched, set()
+                touched, self._touched = self._touched, {}
                 for group in touched:
                     self._look(group, now, tasks)
                 while soon and soon[0][0] <= now:
@@ -323,7 +324,7 @@ class WaitingEngine(Registry, ResultReader):
             for lane in due:
                 if lane.group is group:
                     group.push(lane)
-            self._touched.add(group)
+            self._touched[group] = None
             self._wake()
 
     # -- what the check detectors report (their CheckHost) ----------------------------------

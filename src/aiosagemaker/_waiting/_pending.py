@@ -52,7 +52,7 @@ class Registry:
     _groups: dict[tuple[str, str], Group]
     _open: dict[tuple[Any, ...], Cohort]
     _pending: set[Entry]
-    _touched: set[Group]
+    _touched: dict[Group, None]
     _watchers: dict[Entry, Watcher]
     _deadlines: list[tuple[float, int, Deadline]]
     _sequence: itertools.count[int]
@@ -132,7 +132,7 @@ class Registry:
         for lane in cohort.lanes:
             assert lane.group is not None
             lane.group.add(lane.uri(entry).key, entry)
-            self._touched.add(lane.group)
+            self._touched[lane.group] = None
         self._wake()
 
     def _lay_lanes(
@@ -148,7 +148,7 @@ class Registry:
             cohort.lanes.append(lane)
             group = self._group_for(uri)
             group.add_lane(lane)
-            self._touched.add(group)
+            self._touched[group] = None
 
     def unregister(self, entry: Entry) -> None:
         """Forget a wait (idempotent); a check that served only it is cancelled."""
@@ -175,7 +175,7 @@ class Registry:
                 continue
             group.remove(lane.uri(entry).key, entry)
             if group.size == 0:  # the scheduler drops it (or cancels its check)
-                self._touched.add(group)
+                self._touched[group] = None
                 if group.scope is not None:
                     group.scope.cancel()
         if not cohort.members:  # the last one out takes the lanes off their groups
