@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Literal
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._binding import Watch
 from .._exceptions import PollingTimeoutError
@@ -70,19 +71,14 @@ async def as_completed(
     started = time.monotonic()
     deadline = math.inf if timeout is None else started + timeout
     send, receive = anyio.create_memory_object_stream[AsyncInferenceResponse](math.inf)
-    watches: dict[AsyncInferenceResponse, Watch] = {}
-    finished: set[AsyncInferenceResponse] = set()
+    handoff = _Handoff(send)
+    watches, finished = handoff.watches, handoff.finished
     try:
         for response in items:
-
-            def settled(response: AsyncInferenceResponse = response) -> None:
-                finished.add(response)
-                watches.pop(response, None)
-                send.send_nowait(response)
-
+            settled = _Settled(handoff, response)
             watch = await response.watch(None, settled)
             if watch is None:
-                settled(response)
+                settled()
             elif response not in finished:
                 watches[response] = watch
         for _ in range(len(items)):
@@ -103,6 +99,34 @@ async def as_completed(
             watch.cancel()
         send.close()
         receive.close()
+
+
+class _Settled:
+    """A watched response settled: hand it to ``as_completed`` (one small object per
+    response, no closure)."""
+
+    __slots__ = ("handoff", "response")
+
+    def __init__(self, handoff: _Handoff, response: AsyncInferenceResponse) -> None:
+        self.handoff = handoff
+        self.response = response
+
+    def __call__(self) -> None:
+        handoff, response = self.handoff, self.response
+        handoff.finished.add(response)
+        handoff.watches.pop(response, None)
+        handoff.send.send_nowait(response)
+
+
+class _Handoff:
+    """What every response of one ``as_completed`` settles into."""
+
+    __slots__ = ("finished", "send", "watches")
+
+    def __init__(self, send: MemoryObjectSendStream[AsyncInferenceResponse]) -> None:
+        self.finished: set[AsyncInferenceResponse] = set()
+        self.watches: dict[AsyncInferenceResponse, Watch] = {}
+        self.send = send
 
 
 async def wait(
