@@ -11,7 +11,7 @@ import io
 import threading
 import time
 import uuid
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import anyio
 import pytest
@@ -101,18 +101,29 @@ async def test_timeout_bounds_a_download(
     assert [p.name async for p in anyio.Path(tmp_path).iterdir()] == []
 
 
+@pytest.mark.parametrize(
+    ("fault", "body", "says"),
+    [("hang", b"never arrives", "no answer"), ("stall", bytes(64 * 1024), "body stopped")],
+)
 async def test_a_single_check_is_bounded_without_a_wait(
-    aws_env: dict[str, str], s3_proxy: S3FaultProxy, s3: Any, monkeypatch: pytest.MonkeyPatch
+    aws_env: dict[str, str],
+    s3_proxy: S3FaultProxy,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Literal["hang", "stall"],
+    body: bytes,
+    says: str,
 ) -> None:
     monkeypatch.setattr(aiosagemaker._s3, "READ_STALL_TIMEOUT", 1.0)
-    uri = await put_result(s3, b"never arrives")
-    s3_proxy.add(Fault("GET", object_path(uri), after_forward="hang", hang=8))
+    uri = await put_result(s3, body)
+    s3_proxy.add(Fault("GET", object_path(uri), after_forward=fault, hang=8))
     async with make_predictor() as predictor:
         response = AsyncInferenceResponse(predictor, uri, failure_of(uri))
         with anyio.fail_after(15), pytest.raises(UnexpectedClientError) as caught:
             await response.get_result()
     assert caught.value.output_path == uri and uri in str(caught.value)
     assert isinstance(caught.value.__cause__, TimeoutError)
+    assert says in str(caught.value.__cause__)
     assert s3_proxy.count("GET", object_path(uri)) >= 2  # tried, then retried
 
 

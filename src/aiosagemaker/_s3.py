@@ -137,10 +137,20 @@ class ReadBody:
     leaked as the HTTP library's own exception.
     """
 
-    def __init__(self, body: Any, *, max_bytes: int | None, stall: float) -> None:
+    def __init__(
+        self,
+        body: Any,
+        *,
+        max_bytes: int | None,
+        stall: float,
+        scope: anyio.CancelScope | None = None,
+    ) -> None:
         self._body = body
         self._max_bytes = max_bytes
         self._stall = stall
+        self._scope = scope
+        """A cancel scope around the whole read, whose deadline each read pushes ``stall``
+        seconds on (cheaper than a timeout per read); its owner reports the stall."""
         self.size = 0
         """Bytes read so far."""
 
@@ -155,8 +165,12 @@ class ReadBody:
 
     async def _read_chunk(self, amt: int) -> bytes:
         try:
-            with anyio.fail_after(self._stall):
+            if self._scope is not None:
                 chunk: bytes = await self._body.read(amt)
+                self._scope.deadline = anyio.current_time() + self._stall
+            else:
+                with anyio.fail_after(self._stall):
+                    chunk = await self._body.read(amt)
         except TimeoutError:
             raise TimeoutError(
                 f"the body stopped for {self._stall} s after {self.size:,} bytes"
@@ -366,7 +380,13 @@ class S3Transport:
                 size = response.get("ContentLength")
                 if max_bytes is not None and size is not None and size > max_bytes:
                     raise ObjectTooLarge(int(size))
-                value = await consume(ReadBody(body, max_bytes=max_bytes, stall=self.stall_timeout))
+                stall = self.stall_timeout
+                with anyio.CancelScope(deadline=anyio.current_time() + stall) as reading:
+                    reader = ReadBody(body, max_bytes=max_bytes, stall=stall, scope=reading)
+                    value = await consume(reader)
+                if reading.cancelled_caught:
+                    stopped = f"the body stopped for {stall} s after {reader.size:,} bytes"
+                    raise TimeoutError(stopped)
             finally:
                 await close_body(body)
         finally:
