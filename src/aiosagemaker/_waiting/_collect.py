@@ -49,10 +49,8 @@ HANDOFF_BYTES = 1024 * 1024
 a larger one is left for the waiter to stream (one more GET)."""
 
 MAX_SETTLERS = 16
-"""Most results of watched waits read at once. Enough to keep up with S3 (a read takes a few
-ms of round trip, so 16 at once read thousands per second); few enough that the reads that
-answer together take the event loop a few ms, not one long stall after a listing found
-thousands of results: the rest queue and are read as these finish."""
+"""Most results of watched waits read at once: thousands per second, yet the reads that answer
+together take the loop a few ms, not one stall after a listing found thousands."""
 
 Watcher = tuple[OnDone[Any], Consume[Any], int | None]
 """A watch's ``on_done``, ``consume`` and ``max_bytes``."""
