@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from aiosagemaker import BytesDeserializer, IdentitySerializer
 from aiosagemaker._clients import DEFAULT_MAX_POOL_CONNECTIONS, ClientFactory
-from aiosagemaker._s3 import S3Transport
+from aiosagemaker._s3_transport import S3Transport
 from helpers import FAST, make_predictor
 from s3_fault_proxy import S3FaultProxy
 

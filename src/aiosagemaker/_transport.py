@@ -1,7 +1,7 @@
 """Where a predictor's requests go: S3 requests and the SageMaker runtime client, as a unit.
 
 :func:`open_transport` builds the built-in ones (aiobotocore clients from the predictor's
-:class:`~._clients.ClientFactory`, wrapped by :class:`~._s3.S3Transport`; with ``"lean"``
+:class:`~._clients.ClientFactory`, wrapped by :class:`~._s3_transport.S3Transport`; with ``"lean"``
 the hot calls go on aiohttp, :mod:`._lean`); ``AsyncPredictor(transport=...)`` takes a
 name (:data:`TRANSPORT_NAMES`) or another :class:`Transport`, as httpx takes a transport.
 """
@@ -19,7 +19,8 @@ import anyio
 from ._clients import ClientFactory, fast_timestamps, lean_listings
 from ._config import S3Options
 from ._lean import open_lean_clients
-from ._s3 import S3Requests, S3Transport, detection_slots
+from ._s3 import S3Requests, detection_slots
+from ._s3_transport import S3Transport
 
 __all__ = [
     "DEFAULT_TRANSPORT",
@@ -47,7 +48,7 @@ class Transport:
 
     Args:
         s3: Uploads, result reads and the waiting engine's checks (the protocol
-            :class:`~._s3.S3Requests`; the default is an :class:`~._s3.S3Transport`).
+            :class:`~._s3.S3Requests`; the default is an :class:`~._s3_transport.S3Transport`).
         runtime: The SageMaker runtime client: ``invoke_endpoint_async(**arguments)``
             and aiobotocore's ``meta`` (its service model and region).
 

@@ -1,8 +1,8 @@
 """A lean S3 client: GetObject, PutObject (bytes) and ListObjectsV2 pages on aiohttp.
 
 :class:`LeanS3Client` stands where the aiobotocore S3 client stood in
-:class:`~.._s3.S3Transport`: the three hot calls, made the way the transport makes them, are
-built, signed and parsed here; any other call, argument or body (file objects, multipart,
+:class:`~.._s3_transport.S3Transport`: the three hot calls, made the way the transport makes
+them, are built, signed and parsed here; any other call, argument or body (file objects, multipart,
 ``SSECustomerKey``, ...), and a bucket S3 redirects to another region, goes to the
 aiobotocore client unchanged, which is also where
 ``meta``, waiters and every other operation come from.

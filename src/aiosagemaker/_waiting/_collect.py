@@ -2,7 +2,9 @@
 found (result GETs, a failure file, a body already in hand) into an outcome.
 
 :class:`ResultReader` is the part of :class:`~._engine.WaitingEngine` that turns resolved
-entries into outcomes; the engine itself registers, schedules and checks.
+entries into outcomes; the engine itself registers, schedules and checks. A little over the
+library's usual module size because waiting, watching and reading share one set of rules
+(deadlines, the read budget, close) that would only be copied if split.
 """
 
 from __future__ import annotations
@@ -304,7 +306,8 @@ class ResultReader:
         """Read what ``found`` announced: one GET at most (none for a body in hand).
 
         The GETs take a free shared S3 slot or else a detection slot, so a found result is
-        not queued behind uploads (:meth:`.._s3.S3Transport.get` with ``found``). A GET of what a
+        not queued behind uploads (:meth:`.._s3_transport.S3Transport.get` with ``found``).
+        A GET of what a
         check found (a listed key, say) is charged to the request budget as it starts, and
         given back when the read brings the outcome: keys that list but do not GET cannot be
         read again before the budget has paid for them, and results cost detection nothing.

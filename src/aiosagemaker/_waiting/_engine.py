@@ -82,7 +82,7 @@ class WaitingEngine(Registry, ResultReader):
     """The registry of pending waits, its scheduler and its detectors, for one predictor.
 
     Args:
-        transport: The predictor's S3 requests (an :class:`~.._s3.S3Transport`).
+        transport: The predictor's S3 requests (an :class:`~.._s3_transport.S3Transport`).
         budget: The S3 request budget for detection requests.
         detection: ``"auto"`` (cheaper of listing and GET per group and tick), or force
             ``"list"`` / ``"get"``.
