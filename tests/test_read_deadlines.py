@@ -17,7 +17,7 @@ import anyio
 import pytest
 from botocore.exceptions import BotoCoreError
 
-import aiosagemaker._s3
+import aiosagemaker._s3_transport
 from aiosagemaker import (
     AsyncInferenceResponse,
     BytesDeserializer,
@@ -114,7 +114,7 @@ async def test_a_single_check_is_bounded_without_a_wait(
     body: bytes,
     says: str,
 ) -> None:
-    monkeypatch.setattr(aiosagemaker._s3, "READ_STALL_TIMEOUT", 1.0)
+    monkeypatch.setattr(aiosagemaker._s3_transport, "READ_STALL_TIMEOUT", 1.0)
     uri = await put_result(s3, body)
     s3_proxy.add(Fault("GET", object_path(uri), after_forward=fault, hang=8))
     async with make_predictor() as predictor:
