@@ -341,7 +341,7 @@ async def test_listed_keys_that_do_not_get_stay_within_the_budget() -> None:
             tasks.start_soon(wait, engine, ghost)
     assert len(errors) == keys
     requests = sum(s3.gets.values()) + sum(s3.lists.values())
-    # every GET of a listed key is charged as it starts: the budget's tokens over the wait,
+    # every GET of a listed key that misses is charged: the budget's tokens over the wait,
     # its burst, and the one round of GETs the first listing set off
     allowed = rate * clock.elapsed + rate * 0.25 + keys
     assert requests <= allowed, (requests, allowed)
@@ -370,7 +370,7 @@ async def test_reading_listed_results_costs_the_detection_budget_nothing() -> No
             tasks.start_soon(wait, engine, output)
     assert len(outcomes) == 50 and all(isinstance(o, Completed) for o in outcomes)
     assert s3.gets == dict.fromkeys(outputs, 1)
-    # charged as each read started, given back as it brought the result: only LISTs count
+    # reads that bring a result are never charged: only LISTs count
     assert engine.budget.granted == sum(s3.lists.values()) == 1
 
 
@@ -415,3 +415,47 @@ async def test_a_listing_that_finds_many_results_reads_them_a_few_at_once() -> N
     assert sum(s3.lists.values()) <= 2  # one listing of the outputs found them all
     # the 1,000 results a listing found are read MAX_SETTLERS at a time, not 64 (the pool)
     assert s3.most_reading == 16 == MAX_SETTLERS
+
+
+class _SlowReadS3(FakeS3):
+    """FakeS3 whose result reads (``get``) each take ``seconds`` of the fake clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    async def get(self, uri: S3Uri, consume: Any, *, max_bytes: int | None = None, **_: Any) -> Any:
+        await self.clock.sleep_until(self.clock.now() + self.seconds)
+        return await super().get(uri, consume, max_bytes=max_bytes)
+
+
+async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_checks() -> None:
+    clock = FakeClock()
+    s3 = _SlowReadS3(clock, seconds=2.0)
+    burst = [f"s3://bucket/out/a/{i}.out" for i in range(300)]
+    for output in burst:
+        s3.put_object(output, b"done")
+    late = "s3://bucket/out/b/late.out"
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
+    found_at: dict[str, float] = {}
+
+    async def wait(engine: WaitingEngine, output: str) -> None:
+        outcome = await engine.wait(locations(output, None), config, read_all, max_bytes=None)
+        assert isinstance(outcome, Completed)
+        found_at[output] = clock.elapsed
+
+    async def write_late() -> None:
+        await clock.sleep_until(clock.now() + 0.5)
+        s3.put_object(late, b"done")
+
+    async with (
+        engine_on(s3, clock, rate=20.0, detection="list") as engine,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(write_late)
+        for output in [*burst, late]:
+            tasks.start_soon(wait, engine, output)
+    # the 300 reads of group a are results, not detection requests: group b's check one
+    # second in is not put off until the budget (20/s) would have paid for 300 requests
+    assert s3.lists["s3://bucket/out/b/"] == 2
+    assert found_at[late] < 2 * config.delay + 2.0, found_at[late]

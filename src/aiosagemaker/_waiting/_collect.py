@@ -260,12 +260,9 @@ class ResultReader:
 
     @staticmethod
     def _misses(entry: Entry) -> int:
-        """The GETs :meth:`collect` made in vain for the entry's signal and did not charge
-        yet (the output's, and the failure file's when the signal did not bring it); those
-        for what a check found were charged as they started."""
+        """The GETs :meth:`collect` made in vain for the entry's signal (the output's, and
+        the failure file's when the signal did not bring it)."""
         signal = entry.signal
-        if isinstance(signal, Found) and signal.announcement is None:
-            return 0
         if not isinstance(signal, Found) or signal.kind == "output":
             return 1
         return 2 if signal.fetched is None and entry.locations.failure is not None else 1
@@ -307,18 +304,14 @@ class ResultReader:
 
         The GETs take a free shared S3 slot or else a detection slot, so a found result is
         not queued behind uploads (:meth:`.._s3_transport.S3Transport.get` with ``found``).
-        A GET of what a
-        check found (a listed key, say) is charged to the request budget as it starts, and
-        given back when the read brings the outcome: keys that list but do not GET cannot be
-        read again before the budget has paid for them, and results cost detection nothing.
+        Results cost the detection budget nothing: only GETs that miss are charged, when the
+        wait is rearmed (:meth:`_misses`), so keys that list but do not GET are backed off.
+        Charging every read as it started held other groups' checks off for seconds behind
+        a burst of found results being read.
 
         ``on_error`` is told of every S3 error of these reads (retried ones included).
         """
-        charged: list[int] = []
-        outcome = await self._read_found(locations, found, consume, max_bytes, on_error, charged)
-        if outcome is not None and charged:
-            self.budget.refund(len(charged))
-        return outcome
+        return await self._read_found(locations, found, consume, max_bytes, on_error)
 
     async def _read_found(
         self,
@@ -327,10 +320,8 @@ class ResultReader:
         consume: Consume[T],
         max_bytes: int | None,
         on_error: Callable[[BaseException], None] | None,
-        charged: list[int],
     ) -> Outcome[T] | None:
         notification = found.announcement
-        notified = notification is not None
         if found.kind == "output":
             if notification is not None and notification.body is not None:
                 assert self.detector is not None
@@ -349,7 +340,6 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            self._charge(notified, charged)
             output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
             if output is None and notification is not None:
                 logger.warning(
@@ -358,7 +348,6 @@ class ResultReader:
                 )
             return None if output is None else Completed(output)
         # A failure: the output wins if both exist (one GET, for failures only).
-        self._charge(notified, charged)
         output = await self._fetch(locations, consume, max_bytes, on_error, found=True)
         if output is not None:
             return Completed(output)
@@ -370,20 +359,12 @@ class ResultReader:
             if notification is not None:
                 assert self.detector is not None
                 self.detector.stats.result_gets += 1
-            self._charge(notified, charged)
             failed = await self.failure(locations, on_error, found=True)
             if failed is not None:
                 return failed
         if notification is not None:
             return Failed(notification.failure_reason or _NO_REASON)
         return None
-
-    def _charge(self, notified: bool, charged: list[int]) -> None:
-        """A read of what a check found takes a token of the budget as it starts (a notified
-        read does when it misses, :meth:`_misses`)."""
-        if not notified:
-            self.budget.charge()
-            charged.append(1)
 
     async def _from_memory(
         self, data: bytes, content_type: str, consume: Consume[T]
