@@ -95,13 +95,6 @@ class RequestBudget:
         self._tokens -= requests
         self.granted += requests
 
-    def refund(self, requests: int = 1) -> None:
-        """Give back tokens :meth:`charge` took for requests that turned out to be result
-        reads, not detection (the object was there)."""
-        self._refill()
-        self._tokens = min(self._capacity(), self._tokens + requests)
-        self.granted -= requests
-
     def throttled(self) -> None:
         """S3 said SlowDown / 503: halve the rate (once per cooldown)."""
         self.throttles += 1
