@@ -459,3 +459,25 @@ async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_chec
     # second in is not put off until the budget (20/s) would have paid for 300 requests
     assert s3.lists["s3://bucket/out/b/"] == 2
     assert found_at[late] < 2 * config.delay + 2.0, found_at[late]
+
+
+class _GhostFirstS3(FakeS3):
+    """The first GET of each ghost finds nothing (a listing ran ahead of the object)."""
+
+    async def get_once(self, uri: S3Uri, consume: Any, **kwargs: Any) -> Any:
+        found = await super().get_once(uri, consume, **kwargs)
+        self.ghosts.discard(str(uri))
+        return found
+
+
+async def test_a_wait_whose_listed_key_did_not_get_is_checked_again() -> None:
+    s3, clock = _GhostFirstS3(), FakeClock()
+    s3.put_object(OUTPUT, b"late", "text/plain")
+    s3.ghosts.add(OUTPUT)
+    config = WaiterConfig(max_attempts=None, delay=1.0, timeout=30.0)
+    async with engine_on(s3, clock, detection="list") as engine:
+        outcome = await engine.wait(locations(), config, read_all, max_bytes=None)
+    assert isinstance(outcome, Completed) and outcome.fetched.value == b"late"
+    # rearmed after the miss, listed again at its next check: found and read
+    assert s3.gets[OUTPUT] == 2 and sum(s3.lists.values()) >= 2
+    assert clock.elapsed < 5.0

@@ -203,6 +203,8 @@ class Registry:
         self._lay_lanes(cohort, entry.locations, entry.positions)
         for lane in cohort.lanes:
             lane.satisfy(now)
+            assert lane.group is not None
+            lane.group.push(lane)  # at its new due time: the row _lay_lanes pushed is stale
         if cohort.exhausted():
             for lane in cohort.lanes:
                 assert lane.group is not None
