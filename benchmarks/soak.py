@@ -74,6 +74,7 @@ class Figures:
     wrong: int = 0
     duplicated_results: int = 0
     other_errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
     resubmitted_never_ran: int = 0
     ambiguous_submissions: int = 0
     ambiguous_waited_for: int = 0
@@ -244,6 +245,9 @@ async def run_mode(
             return
         except Exception as error:  # counted, never raised: the soak reports it
             outcomes[f"wait: {type(error).__name__}"] += 1
+            sample = f"{type(error).__name__}: {error}"[:400]
+            if len(figures.error_samples) < 5 and sample not in figures.error_samples:
+                figures.error_samples.append(sample)
             return
         seen_results[value] += 1
         outcomes["ok" if value == i and not expected_failure else "wrong"] += 1

@@ -219,6 +219,36 @@ async def test_a_run_of_slowdowns_on_the_result_is_survived(
         assert await response.get_result(config) == "after 10 SlowDowns"
 
 
+async def test_a_found_result_whose_reads_keep_failing_is_read_again_later(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy
+) -> None:
+    # Listed, then every read attempt of one round reset (as in an S3 outage): the wait
+    # looks again and reads it after, instead of failing with the result in S3.
+    async with make_predictor(detection="list", client_config=NO_BOTOCORE_RETRIES) as predictor:
+        response = await predictor.predict_async({"output": "read after the resets"})
+        key = response.output_path.removeprefix("s3://")
+        resets = s3_proxy.add(Fault("GET", key, reset=True, times=10))
+        config = WaiterConfig(max_attempts=None, delay=0.05, timeout=60)
+        assert await response.get_result(config) == "read after the resets"
+        assert resets.hits == 10
+        watched = await predictor.predict_async({"output": "watched"})
+        key = watched.output_path.removeprefix("s3://")
+        resets = s3_proxy.add(Fault("GET", key, reset=True, times=10))
+        settled: list[BaseException | None] = []
+        done = anyio.Event()
+
+        def on_settled() -> None:
+            settled.append(watched.exception())
+            done.set()
+
+        assert await watched.watch(config, on_settled) is not None
+        with anyio.fail_after(60):
+            await done.wait()
+        assert settled == [None]
+        assert resets.hits == 10
+        assert watched.result() == "watched"
+
+
 # -- deadlines and outages -------------------------------------------------------------------
 
 

@@ -16,12 +16,14 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 
+from .._aws_errors import classify
 from .._config import WaiterConfig
 from .._exceptions import (
     ObjectNotExistedError,
     PollingTimeoutError,
     PredictorClosedError,
     ResultTooLargeError,
+    UnexpectedClientError,
 )
 from .._s3 import DEFAULT_CONTENT_TYPE, Consume, Fetched, ObjectTooLarge, S3Requests, read_prefix
 from ._budget import RequestBudget
@@ -147,7 +149,9 @@ class ResultReader:
                 except Exception as error:  # closing interrupted the read
                     if self._closed:
                         raise _closed_error(entry) from error
-                    raise
+                    if not self._read_again_later(entry, error):
+                        raise
+                    outcome = None
                 if outcome is not None:
                     return outcome
                 self.rearm(entry, self._misses(entry))
@@ -209,6 +213,9 @@ class ResultReader:
         try:
             outcome = await self.settle(entry, consume, max_bytes=max_bytes)
         except Exception as error:
+            if self._read_again_later(entry, error):
+                self.rearm(entry, self._misses(entry))
+                return
             finishing = self._finish(entry, None, error)
         else:
             if outcome is None:
@@ -257,6 +264,21 @@ class ResultReader:
         return await self.collect(
             entry.locations, found, consume, max_bytes=max_bytes, on_error=noted
         )
+
+    def _read_again_later(self, entry: Entry, error: BaseException) -> bool:
+        """Whether a found outcome whose reads kept failing with transient errors (an S3
+        outage, resets, SlowDown) is looked for again rather than failed: the object is still
+        in S3, so the wait goes on until its deadline and the next check finds it again."""
+        if self._closed or not isinstance(error, UnexpectedClientError):
+            return False
+        cause = error.__cause__
+        if cause is None or not classify(cause).retryable:
+            return False
+        if self.clock() >= entry.deadline:
+            return False
+        entry.last_error = cause
+        logger.debug("reading %s kept failing (%r); looking again", entry.locations.output, cause)
+        return True
 
     @staticmethod
     def _misses(entry: Entry) -> int:
