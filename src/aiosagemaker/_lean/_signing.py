@@ -123,6 +123,7 @@ class _Cheaper:
     """What the lean signers change of botocore's SigV4: the same signature, computed cheaper."""
 
     _keys: _Keys
+    _headers_to_sign: _HeadersToSign
     credentials: Any
     _region_name: str
     _service_name: str
@@ -133,8 +134,12 @@ class _Cheaper:
             """botocore's HMAC-SHA256."""
 
     def headers_to_sign(self, request: AWSRequest) -> Any:
-        """botocore's selection of the headers to sign, in a plain mapping."""
-        headers = _HeadersToSign()
+        """botocore's selection of the headers to sign, in a plain mapping; made once per
+        signer (one per request: its canonical request and Authorization read the same)."""
+        made: _HeadersToSign | None = getattr(self, "_headers_to_sign", None)
+        if made is not None:
+            return made
+        headers = self._headers_to_sign = _HeadersToSign()
         for name, value in request.headers.items():
             lname = name.lower()
             if lname not in SIGNED_HEADERS_BLACKLIST:
