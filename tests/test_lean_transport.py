@@ -8,6 +8,7 @@ check signatures unless its IAM auth is switched on for the whole process).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import socket
 import uuid
@@ -299,6 +300,27 @@ async def test_s3_errors_are_botocores(
         "Resource": "/aiosagemaker-tests/denied",
     }
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+async def test_a_lean_miss_leaves_no_garbage_cycle(
+    aws_env: dict[str, str], s3_proxy: S3FaultProxy
+) -> None:
+    """A GET that misses (a waiting probe's 404) is freed by reference counting: its error
+    is not kept alive by a frame of its own traceback for the cyclic GC to find."""
+    async with transport("lean") as made:
+        uri = S3Uri(BUCKET, f"missing/{uuid.uuid4()}")
+        assert await made.s3.get_once(uri, read_all) is None  # clients and parsers made
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                assert await made.s3.get_once(uri, read_all) is None
+            gc.collect()
+            left = [o for o in gc.garbage if isinstance(o, ClientError)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+    assert left == []
 
 
 def refused_port() -> int:

@@ -1,12 +1,14 @@
 """Error answers of lean requests, parsed by botocore's own parsers into its own exceptions.
 
-An error is rare, so it is parsed exactly as botocore would (the service's protocol parser,
-``ResponseMetadata`` with the status and headers) and raised as the client's modeled
-exception (``client.exceptions.NoSuchKey`` ...), a ``ClientError`` like botocore's.
+An error is parsed exactly as botocore would (the service's protocol parser, made once per
+protocol as a botocore client makes one for its life, ``ResponseMetadata`` with the status and
+headers) and raised as the client's modeled exception (``client.exceptions.NoSuchKey`` ...), a
+``ClientError`` like botocore's. A probe's GET that misses is one of these, so it stays cheap.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from botocore.awsrequest import HeadersDict
@@ -32,12 +34,18 @@ def response_metadata(status: int, headers: dict[str, str]) -> dict[str, Any]:
     return metadata
 
 
+@lru_cache(maxsize=8)
+def _parser(protocol: str) -> Any:
+    """botocore's response parser of ``protocol`` (stateless between responses)."""
+    return create_parser(protocol)
+
+
 def client_error(
     client: Any, operation: str, status: int, headers: dict[str, str], body: bytes
 ) -> ClientError:
     """The exception botocore raises for this error answer of ``operation``."""
     model = client.meta.service_model.operation_model(operation)
-    parser = create_parser(client.meta.service_model.protocol)
+    parser = _parser(client.meta.service_model.protocol)
     response = {
         "status_code": status,
         "headers": HeadersDict(headers),

@@ -144,9 +144,12 @@ class LeanS3Client:
             error = client_error(
                 self._lean_client, operation, response.status, dict(response.headers), data or b""
             )
-            if response.status < 400 or error.response["Error"]["Code"] in _REDIRECTS:
-                raise _Redirected() from error
-            raise error
+            try:
+                if response.status < 400 or error.response["Error"]["Code"] in _REDIRECTS:
+                    raise _Redirected() from error
+                raise error
+            finally:
+                del error  # no frame -> error -> traceback -> frame cycle for the GC to find
         return response, data
 
     async def get_object(self, **arguments: Any) -> dict[str, Any]:
