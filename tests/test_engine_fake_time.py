@@ -435,7 +435,7 @@ async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_chec
     burst = [f"s3://bucket/out/a/{i}.out" for i in range(300)]
     for output in burst:
         s3.put_object(output, b"done")
-    late = "s3://bucket/out/b/late.out"
+    late = "s3://bucket/late/b/late.out"  # another parent: listed on its own
     config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
     found_at: dict[str, float] = {}
 
@@ -457,5 +457,95 @@ async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_chec
             tasks.start_soon(wait, engine, output)
     # the 300 reads of group a are results, not detection requests: group b's check one
     # second in is not put off until the budget (20/s) would have paid for 300 requests
-    assert s3.lists["s3://bucket/out/b/"] == 2
+    assert s3.lists["s3://bucket/late/b/"] == 2
     assert found_at[late] < 2 * config.delay + 2.0, found_at[late]
+
+
+def _sub_prefixes(groups: int, per_group: int) -> list[ResultLocations]:
+    """Waits spread over sub-prefixes of one parent, as a predictor lays them out (a
+    sub-prefix per 1,000 submissions, for the outputs and for the failure files)."""
+    return [
+        ResultLocations(
+            S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"),
+            S3Uri.parse(f"s3://bucket/fail/p/{g}/{i}-error.out"),
+            f"id-{g}-{i}",
+        )
+        for g in range(groups)
+        for i in range(per_group)
+    ]
+
+
+async def test_one_listing_of_the_parent_checks_every_sub_prefix() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=4, delay=1.0, backoff=1.0)
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in _sub_prefixes(groups=10, per_group=20):
+            tasks.start_soon(_times_out_after, engine, where, config, 4)
+    # 10 output and 10 failure sub-prefixes, 4 checks each: one LIST per parent and check
+    # instead of one per sub-prefix (80)
+    assert dict(s3.lists) == {"s3://bucket/out/p/": 4, "s3://bucket/fail/p/": 4}
+    assert sum(s3.gets.values()) == 0
+    assert engine.stats.sibling_lists == 8 and engine.stats.lane_checks == 80
+
+
+async def _times_out_after(
+    engine: WaitingEngine, where: ResultLocations, config: WaiterConfig, attempts: int
+) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.attempts == attempts
+
+
+async def test_results_landing_out_of_order_under_a_listed_parent_are_all_found() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    every = _sub_prefixes(groups=5, per_group=30)
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+    outcomes: dict[str, Any] = {}
+    landed: dict[str, float] = {}
+
+    async def land() -> None:  # the last sub-prefix's last result first, and so on
+        for number, where in enumerate(reversed(every)):
+            await clock.sleep_until(clock.now() + 0.05)
+            if number % 25 == 0:
+                s3.put_object(str(where.failure), b"bad input")
+            else:
+                s3.put_object(str(where.output), b"done")
+            landed[where.inference_id] = clock.now()
+
+    async def wait(engine: WaitingEngine, where: ResultLocations) -> None:
+        outcome = await engine.wait(where, config, read_all, max_bytes=None)
+        outcomes[where.inference_id] = (outcome, clock.now())
+
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        tasks.start_soon(land)
+        for where in every:
+            tasks.start_soon(wait, engine, where)
+    assert len(outcomes) == len(every)
+    failed = [o for o, _ in outcomes.values() if isinstance(o, Failed)]
+    assert len(failed) == 6 and all("bad input" in o.message for o in failed)
+    # each found within about one interval of landing (listed at least once a second)
+    assert max(at - landed[key] for key, (_, at) in outcomes.items()) <= 1.0 + 0.1
+    # listed through the parents while siblings waited (the last sub-prefix left on its own)
+    assert s3.lists["s3://bucket/out/p/"] > 0 and s3.lists["s3://bucket/fail/p/"] > 0
+    assert not any(
+        s3.lists[f"s3://bucket/{kind}/p/{g}/"] for kind in ("out", "fail") for g in (1, 2, 3, 4)
+    )
+
+
+async def test_a_parent_that_outgrew_its_sub_prefixes_is_listed_no_more() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    for i in range(1500):  # not awaited, in a sibling sub-prefix: the parent takes 2 pages
+        s3.put_object(f"s3://bucket/out/p/old/{i:04d}.out", b"old")
+    config = WaiterConfig(max_attempts=4, delay=1.0, backoff=1.0)
+    everything = [
+        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
+        for g in range(3)
+        for i in range(20)
+    ]
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in everything:
+            tasks.start_soon(_times_out_after, engine, where, config, 4)
+    # one page of the parent, then each sub-prefix on its own: 3 x 4 checks
+    assert s3.lists["s3://bucket/out/p/"] == 1
+    assert [s3.lists[f"s3://bucket/out/p/{g}/"] for g in range(3)] == [4, 4, 4]
+    assert engine.stats.sibling_lists == 0

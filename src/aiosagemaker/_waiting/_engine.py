@@ -40,6 +40,7 @@ from ._detector import Detector
 from ._listing import KEYS_PER_GET, LIST_PRICE, ListingCheck
 from ._pending import Registry
 from ._probing import ProbingCheck
+from ._siblings import Family, SiblingListing
 from ._registry import (
     Broken,
     Cohort,
@@ -120,8 +121,11 @@ class WaitingEngine(Registry, ResultReader):
         self.rng = rng or random.Random()
         self.listing = ListingCheck(detection)
         self.probing = ProbingCheck()
+        self.siblings = SiblingListing()
         self.stats = EngineStats()
         self._groups: dict[tuple[str, str], Group] = {}
+        self._families: dict[tuple[str, str], Family] = {}
+        """The pending groups per parent prefix (see :mod:`._siblings`)."""
         self._soon: list[tuple[float, int, Group]] = []
         """When to look at each group again (a heap; a row whose time is not the group's
         ``wake_at`` any more is stale and skipped)."""
@@ -250,6 +254,11 @@ class WaitingEngine(Registry, ResultReader):
             key = (group.bucket, group.prefix)
             if self._groups.get(key) is group:
                 del self._groups[key]
+            family, group.family = group.family, None
+            if family is not None:
+                family.groups.pop(group, None)
+                if not family.groups:
+                    self._families.pop((family.bucket, family.prefix), None)
             group.wake_at = math.inf
             return
         wake = self._dispatch(group, now, tasks)
@@ -301,10 +310,82 @@ class WaitingEngine(Registry, ResultReader):
             listing = True
         else:  # nothing due after all (cannot happen by the rules above): look again soon
             return now + MIN_GAP
+        family = group.family
+        if family is not None and self._lists_siblings(group, family, due_probes, listing):
+            self._start_family(group, family, due_probes, now, tasks)
+            return math.inf
         group.inflight = True
         group.last_check = now
         tasks.start_soon(self._check, group, due_probes, listing, now)
         return math.inf
+
+    def _lists_siblings(
+        self, group: Group, family: Family, due: list[Lane], listing: bool
+    ) -> bool:
+        """Whether to check ``group`` by listing its parent (with its siblings): the parent
+        costs no more pages than the group's own listing, and a listing pays for the group,
+        or for the waits of all the groups it serves."""
+        if self.detection == "get" or not group.list_allowed or not family.serves(group):
+            return False
+        if listing:
+            return True
+        waits = sum(sibling.size for sibling in family.groups if not sibling.inflight)
+        return self.listing.worth(group, waits) or waits > LIST_PRICE * family.pages
+
+    def _start_family(
+        self,
+        group: Group,
+        family: Family,
+        due: list[Lane],
+        now: float,
+        tasks: anyio.abc.TaskGroup,
+    ) -> None:
+        """Take the lanes due in ``group`` and in each idle sibling, and list their parent."""
+        lanes = {group: due}
+        for sibling in family.groups:
+            if sibling is group or sibling.inflight or sibling.size == 0:
+                continue
+            if not sibling.list_allowed or sibling.retry_at > now:
+                continue
+            lanes[sibling] = sibling.pop_due(now)
+        previous = {sibling: sibling.last_check for sibling in lanes}
+        for sibling in lanes:
+            sibling.inflight = True
+            sibling.last_check = now
+        tasks.start_soon(self._check_family, family, group, lanes, previous, now)
+
+    async def _check_family(
+        self,
+        family: Family,
+        lead: Group,
+        lanes: dict[Group, list[Lane]],
+        previous: dict[Group, float],
+        started: float,
+    ) -> None:
+        done = False
+        try:
+            with self.time.move_on_at(started + CHECK_TIMEOUT) as timer:
+                done = await self.siblings.check(self, family, lead, lanes, started)
+            if timer.cancelled_caught:
+                done = True
+                error = TimeoutError(f"no S3 answer in {CHECK_TIMEOUT} s")
+                for group, due in lanes.items():
+                    self.transient(group, due, error)
+        except Exception as error:  # never let one check stop the engine: retry it later
+            logger.error("listing %r failed unexpectedly: %r", family, error, exc_info=True)
+            done = True
+            for group, due in lanes.items():
+                self.transient(group, due, error)
+        finally:
+            for group, due in lanes.items():
+                if not done:  # given up: each group is checked on its own, as it was due
+                    group.last_check = previous[group]
+                group.inflight = False
+                for lane in due:
+                    if lane.group is group:
+                        group.push(lane)
+                self._touched[group] = None
+            self._wake()
 
     async def _check(self, group: Group, due: list[Lane], listing: bool, started: float) -> None:
         try:

@@ -32,6 +32,7 @@ from ._registry import (
     listing_prefix,
 )
 from ._schedule import Schedule
+from ._siblings import Family, parent_prefix
 
 __all__ = ["JOIN_WINDOW", "Registry"]
 
@@ -50,6 +51,7 @@ class Registry:
     budget: RequestBudget
     stats: EngineStats
     _groups: dict[tuple[str, str], Group]
+    _families: dict[tuple[str, str], Family]
     _open: dict[tuple[Any, ...], Cohort]
     _pending: set[Entry]
     _touched: dict[Group, None]
@@ -195,6 +197,7 @@ class Registry:
         """
         self._detach(entry)
         entry.rearm()
+        self.stats.rearms += 1
         self.budget.charge(misses)
         now = self.clock()
         cohort = Cohort(entry.schedule.copy())  # a cohort of its own, where it left off
@@ -224,6 +227,13 @@ class Registry:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(*key)
+            parent = parent_prefix(group.prefix)
+            if parent is not None:
+                family = self._families.get((group.bucket, parent))
+                if family is None:
+                    family = self._families[group.bucket, parent] = Family(group.bucket, parent)
+                family.groups[group] = None
+                group.family = family
         return group
 
     def _resolve(self, entry: Entry, signal: Signal) -> None:

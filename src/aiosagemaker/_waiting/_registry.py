@@ -15,7 +15,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -24,6 +24,9 @@ from .._notifications._messages import Key, Notification
 from .._s3 import Fetched, S3Uri
 from ._outcomes import ResultLocations
 from ._schedule import Schedule
+
+if TYPE_CHECKING:
+    from ._siblings import Family
 
 __all__ = [
     "Broken",
@@ -331,6 +334,7 @@ class Group:
         "arriving",
         "backoff",
         "bucket",
+        "family",
         "heaps",
         "inflight",
         "keys",
@@ -366,6 +370,8 @@ class Group:
         self.retry_at = float("-inf")
         self.wake_at = float("inf")
         """When the scheduler looks at the group next (inf: when something changes)."""
+        self.family: Family | None = None
+        """The pending groups under the same parent prefix (None: it has no parent)."""
 
     def __repr__(self) -> str:
         return f"<Group s3://{self.bucket}/{self.prefix} waits={self.size}>"
