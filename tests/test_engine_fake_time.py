@@ -32,6 +32,7 @@ from aiosagemaker._waiting import (
     WaitingEngine,
 )
 from aiosagemaker._waiting._collect import MAX_SETTLERS
+from aiosagemaker._waiting._pending import FIRST_CHECK_HOLD
 from fakes import FakeClock, FakeDetector, FakeS3
 
 OUTPUT = "s3://bucket/out/one.out"
@@ -549,3 +550,41 @@ async def test_a_parent_that_outgrew_its_sub_prefixes_is_listed_no_more() -> Non
     assert s3.lists["s3://bucket/out/p/"] == 1
     assert [s3.lists[f"s3://bucket/out/p/{g}/"] for g in range(3)] == [4, 4, 4]
     assert engine.stats.sibling_lists == 0
+
+
+async def test_waits_joining_a_checked_group_ride_along_with_its_next_check() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=4.0)
+    ready = "s3://bucket/out/h/ready.out"  # there already when its wait registers, at 2.1 s
+    s3.put_object(ready, b"done")
+    found_after: list[float] = []
+
+    async def wait_ready(engine: WaitingEngine) -> None:
+        started = clock.now()
+        outcome = await engine.wait(locations(ready, None), config, read_all, max_bytes=None)
+        assert isinstance(outcome, Completed)
+        found_after.append(clock.now() - started)
+
+    async with engine_on(s3, clock, detection="list") as engine, anyio.create_task_group() as tasks:
+        start = clock.now()
+        for burst in range(10):  # a cohort every 0.25 s for 2.5 s, as submissions come back
+            await clock.sleep_until(start + 0.25 * burst)
+            if burst == 8:
+                tasks.start_soon(wait_ready, engine)
+            for i in range(20):
+                where = locations(f"s3://bucket/out/h/{burst}-{i}.out", None)
+                tasks.start_soon(_times_out_of, engine, where, config)
+    # the first checks of the cohorts joining the listed group ride along with its checks
+    # once a second (21 LISTs when each cohort's first check is a LIST of its own, 0.1 s
+    # after it registered); every wait still ended at its own deadline
+    assert s3.lists["s3://bucket/out/h/"] == 15
+    # a result there already is found by the group's next check, within FIRST_CHECK_HOLD
+    assert len(found_after) == 1 and found_after[0] <= FIRST_CHECK_HOLD
+
+
+async def _times_out_of(
+    engine: WaitingEngine, where: ResultLocations, config: WaiterConfig
+) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.seconds == config.timeout

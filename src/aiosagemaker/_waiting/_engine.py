@@ -40,7 +40,6 @@ from ._detector import Detector
 from ._listing import KEYS_PER_GET, LIST_PRICE, ListingCheck
 from ._pending import Registry
 from ._probing import ProbingCheck
-from ._siblings import Family, SiblingListing
 from ._registry import (
     Broken,
     Cohort,
@@ -53,6 +52,7 @@ from ._registry import (
     ProbeKind,
     Signal,
 )
+from ._siblings import Family, SiblingListing
 
 __all__ = [
     "HANDOFF_BYTES",
@@ -319,9 +319,7 @@ class WaitingEngine(Registry, ResultReader):
         tasks.start_soon(self._check, group, due_probes, listing, now)
         return math.inf
 
-    def _lists_siblings(
-        self, group: Group, family: Family, due: list[Lane], listing: bool
-    ) -> bool:
+    def _lists_siblings(self, group: Group, family: Family, due: list[Lane], listing: bool) -> bool:
         """Whether to check ``group`` by listing its parent (with its siblings): the parent
         costs no more pages than the group's own listing, and a listing pays for the group,
         or for the waits of all the groups it serves."""

@@ -117,13 +117,28 @@ class Lane:
     last one). The next due time is kept, not recomputed: the scheduler asks often.
     """
 
-    __slots__ = ("_due", "_previous", "_urgent", "cohort", "group", "index", "kind", "stride")
+    __slots__ = (
+        "_due",
+        "_previous",
+        "_urgent",
+        "cohort",
+        "group",
+        "hold",
+        "index",
+        "kind",
+        "stride",
+    )
 
-    def __init__(self, cohort: Cohort, kind: ProbeKind, stride: int = 1, index: int = 0) -> None:
+    def __init__(
+        self, cohort: Cohort, kind: ProbeKind, stride: int = 1, index: int = 0, hold: float = 0.0
+    ) -> None:
         self.cohort = cohort
         self.kind: ProbeKind = kind
         self.stride = stride
         self.index = index
+        self.hold = hold
+        """Seconds its first check may wait for its group's next regular check (0: it is
+        urgent, batched :data:`~._engine.FIRST_BATCH` at most)."""
         self.group: Group | None = None
         self._due: float | None = None
         self._previous: float | None = None
@@ -146,7 +161,7 @@ class Lane:
         self.index = index
         self._due = due
         self._previous = None if index == 0 else time(index - 1)
-        self._urgent = index == 0 or last
+        self._urgent = (index == 0 and not self.hold) or last
 
     def due(self) -> float | None:
         """When this lane's next check is due (None: no check is left)."""
@@ -158,8 +173,10 @@ class Lane:
 
     def interval(self) -> float:
         """The current spacing of this lane's checks (0 for the first)."""
-        if self._due is None or self._previous is None:
+        if self._due is None:
             return 0.0
+        if self._previous is None:
+            return self.hold if self.index == 0 else 0.0
         return self._due - self._previous
 
     def uri(self, entry: Entry) -> S3Uri:
