@@ -511,11 +511,11 @@ async def test_results_landing_out_of_order_under_a_listed_parent_are_all_found(
                 s3.put_object(str(where.failure), b"bad input")
             else:
                 s3.put_object(str(where.output), b"done")
-            landed[where.inference_id] = clock.now()
+            landed[str(where.output)] = clock.now()
 
     async def wait(engine: WaitingEngine, where: ResultLocations) -> None:
         outcome = await engine.wait(where, config, read_all, max_bytes=None)
-        outcomes[where.inference_id] = (outcome, clock.now())
+        outcomes[str(where.output)] = (outcome, clock.now())
 
     async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
         tasks.start_soon(land)

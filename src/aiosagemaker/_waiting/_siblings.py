@@ -96,12 +96,12 @@ class SiblingListing:
             pages += 1
             host.stats.list_pages += 1
             for key, size in page.sizes.items():
-                group = by_prefix.get(key[: key.rfind("/") + 1])
-                if group is None:
+                owner = by_prefix.get(key[: key.rfind("/") + 1])
+                if owner is None:
                     continue
-                listed[group] += 1
-                for entry in group.waiting_for(key):
-                    found[group] += 1
+                listed[owner] += 1
+                for entry in owner.waiting_for(key):
+                    found[owner] += 1
                     host.stats.found_by_list += 1
                     output = entry.locations.output
                     same = output.key == key and output.bucket == family.bucket
