@@ -4,14 +4,18 @@ Callers register an :class:`~._registry.Entry` (waits registered together share 
 :class:`~._registry.Cohort`) and sleep on its event; one background task
 (:meth:`WaitingEngine._run`) schedules checks per :class:`~._registry.Group` of locations and
 resolves entries. Per group and per tick it picks the cheaper check detector: listing the
-group's prefix (:mod:`._listing`) or a GET per due wait (:mod:`._probing`). Detectors that
-are *told* of results (:mod:`._detector`) make these checks a slow safety net. Every
-detection request takes a token from the :class:`~._budget.RequestBudget` first; what a
-resolved entry found is read into its outcome by :mod:`._collect`.
+group's prefix (:mod:`._listing`) or a GET per due wait (:mod:`._probing`); while the
+prefix above several pending groups is small, one listing of it checks them all
+(:mod:`._siblings`). Detectors that are *told* of results (:mod:`._detector`) make these
+checks a slow safety net. Every detection request takes a token from the
+:class:`~._budget.RequestBudget` first; what a resolved entry found is read into its outcome
+by :mod:`._collect`.
 
 Checks are batched: the first and the last check of a wait run at most :data:`FIRST_BATCH`
-seconds after they are due; the others may wait until the group's previous check is one
-interval old, so a group is checked about once per interval however many waits it holds.
+seconds after they are due (the first check of waits joining a group that is being checked
+already rides along with its next check instead, :data:`~._pending.FIRST_CHECK_HOLD` at
+most); the others may wait until the group's previous check is one interval old, so a group
+is checked about once per interval however many waits it holds.
 Transient errors back a group off (doubling up to :data:`MAX_BACKOFF`) without using up any
 wait's checks; the waiter's own deadline is what ends a wait, never a running request.
 """
