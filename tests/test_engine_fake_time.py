@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from botocore.exceptions import ClientError
 
 from aiosagemaker import (
     AsyncInferenceResponse,
@@ -588,3 +589,33 @@ async def _times_out_of(
     with pytest.raises(PollingTimeoutError) as caught:
         await engine.wait(where, config, read_all, max_bytes=None)
     assert caught.value.seconds == config.timeout
+
+
+class _NoParentListing(FakeS3):
+    """FakeS3 where listing one prefix is denied (a policy that allows its sub-prefixes)."""
+
+    def __init__(self, denied: str) -> None:
+        super().__init__()
+        self.denied = denied
+
+    async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> Any:
+        if prefix == self.denied:
+            self.lists[f"s3://{bucket}/{prefix}"] += 1
+            error = {"Error": {"Code": "AccessDenied", "Message": "denied"}}
+            raise ClientError(error, "ListObjectsV2")
+        return await super().list_page(bucket, prefix, token)
+
+
+async def test_a_parent_that_may_not_be_listed_leaves_its_sub_prefixes_listed_one_by_one() -> None:
+    s3, clock = _NoParentListing("out/p/"), FakeClock()
+    config = WaiterConfig(max_attempts=3, delay=1.0, backoff=1.0)
+    everything = [
+        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
+        for g in range(3)
+        for i in range(20)
+    ]
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in everything:
+            tasks.start_soon(_times_out_after, engine, where, config, 3)
+    assert s3.lists["s3://bucket/out/p/"] == 1  # tried once, then never again
+    assert [s3.lists[f"s3://bucket/out/p/{g}/"] for g in range(3)] == [3, 3, 3]
