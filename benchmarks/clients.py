@@ -123,9 +123,11 @@ async def run_async(args: argparse.Namespace) -> None:
 
     times: list[tuple[str, float]] = []
     errors: list[str] = []
-    async with make_async_client(args) as one:
+    engine: dict[str, Any] = {}
+    async with make_async_client(args, engine) as one:
         await one()  # warm-up: clients open, first request path exercised
         warmed_up()
+        stats0 = engine_counts(engine)
         monitor = LagMonitor()
         lag_task = asyncio.create_task(monitor.run())
         cpu0, wall0 = cpu_seconds(), time.monotonic()
@@ -144,12 +146,26 @@ async def run_async(args: argparse.Namespace) -> None:
         wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
         lag_task.cancel()
         record = done_record(wall, cpu, peak_threads, len(times), errors, monitor.lags)
+        if stats0 is not None:  # what the waiting engine did while measured
+            stats1 = engine_counts(engine)
+            assert stats1 is not None
+            record["engine"] = {k: v - stats0.get(k, 0) for k, v in stats1.items()}
         Path(args.times).write_text(json.dumps(times))  # noqa: ASYNC240 - measured already
         emit(record)
 
 
-def make_async_client(args: argparse.Namespace) -> Any:
-    """An async context manager yielding ``one()``: submit, wait, return the output location."""
+def engine_counts(engine: dict[str, Any]) -> dict[str, int] | None:
+    """The waiting engine's counters now (None for the floor: it has no engine)."""
+    predictor = engine.get("predictor")
+    stats = None if predictor is None else predictor.engine_stats
+    return None if stats is None else {k: v for k, v in vars(stats).items() if isinstance(v, int)}
+
+
+def make_async_client(args: argparse.Namespace, engine: dict[str, Any]) -> Any:
+    """An async context manager yielding ``one()``: submit, wait, return the output location.
+
+    The library variants put their predictor in ``engine["predictor"]`` (for its counters).
+    """
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -212,6 +228,7 @@ def make_async_client(args: argparse.Namespace) -> Any:
         async with aiosagemaker.AsyncPredictor(
             args.endpoint, default_bucket=args.bucket, waiter_config=waiter, **kwargs
         ) as predictor:
+            engine["predictor"] = predictor
 
             async def one() -> str:
                 response = await predictor.predict_async(PAYLOAD)

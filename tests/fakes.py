@@ -126,6 +126,8 @@ class FakeS3:
         self.lists: Counter[str] = Counter()
         self.puts: Counter[str] = Counter()
         self.ghosts: set[str] = set()
+        self.page_size = 1000
+        """Keys per LIST page (as S3: a continuation token is the last key listed)."""
         self.client: Any = None
         self.limiter = anyio.CapacityLimiter(8)
 
@@ -173,12 +175,14 @@ class FakeS3:
     async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> ListedPage:
         await anyio.lowlevel.checkpoint()
         self.lists[f"s3://{bucket}/{prefix}"] += 1
-        sizes = {
-            key: len(body)
-            for (held, key), (body, _) in sorted(self.objects.items())
-            if held == bucket and key.startswith(prefix)
-        }
-        return ListedPage(sizes, None)
+        keys = sorted(
+            (key, len(body))
+            for (held, key), (body, _) in self.objects.items()
+            if held == bucket and key.startswith(prefix) and (token is None or key > token)
+        )
+        page = keys[: self.page_size]
+        next_token = page[-1][0] if len(keys) > self.page_size else None
+        return ListedPage(dict(page), next_token)
 
 
 class _Body:

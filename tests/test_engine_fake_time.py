@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from botocore.exceptions import ClientError
 
 from aiosagemaker import (
     AsyncInferenceResponse,
@@ -32,6 +33,7 @@ from aiosagemaker._waiting import (
     WaitingEngine,
 )
 from aiosagemaker._waiting._collect import MAX_SETTLERS
+from aiosagemaker._waiting._pending import FIRST_CHECK_HOLD
 from fakes import FakeClock, FakeDetector, FakeS3
 
 OUTPUT = "s3://bucket/out/one.out"
@@ -435,7 +437,7 @@ async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_chec
     burst = [f"s3://bucket/out/a/{i}.out" for i in range(300)]
     for output in burst:
         s3.put_object(output, b"done")
-    late = "s3://bucket/out/b/late.out"
+    late = "s3://bucket/late/b/late.out"  # another parent: listed on its own
     config = WaiterConfig(max_attempts=None, delay=1.0, timeout=60)
     found_at: dict[str, float] = {}
 
@@ -457,7 +459,7 @@ async def test_a_burst_of_results_being_read_does_not_hold_off_other_groups_chec
             tasks.start_soon(wait, engine, output)
     # the 300 reads of group a are results, not detection requests: group b's check one
     # second in is not put off until the budget (20/s) would have paid for 300 requests
-    assert s3.lists["s3://bucket/out/b/"] == 2
+    assert s3.lists["s3://bucket/late/b/"] == 2
     assert found_at[late] < 2 * config.delay + 2.0, found_at[late]
 
 
@@ -481,3 +483,161 @@ async def test_a_wait_whose_listed_key_did_not_get_is_checked_again() -> None:
     # rearmed after the miss, listed again at its next check: found and read
     assert s3.gets[OUTPUT] == 2 and sum(s3.lists.values()) >= 2
     assert clock.elapsed < 5.0
+
+
+def _sub_prefixes(groups: int, per_group: int) -> list[ResultLocations]:
+    """Waits spread over sub-prefixes of one parent, as a predictor lays them out (a
+    sub-prefix per 1,000 submissions, for the outputs and for the failure files)."""
+    return [
+        ResultLocations(
+            S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"),
+            S3Uri.parse(f"s3://bucket/fail/p/{g}/{i}-error.out"),
+            f"id-{g}-{i}",
+        )
+        for g in range(groups)
+        for i in range(per_group)
+    ]
+
+
+async def test_one_listing_of_the_parent_checks_every_sub_prefix() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=4, delay=1.0, backoff=1.0)
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in _sub_prefixes(groups=10, per_group=20):
+            tasks.start_soon(_times_out_after, engine, where, config, 4)
+    # 10 output and 10 failure sub-prefixes, 4 checks each: one LIST per parent and check
+    # instead of one per sub-prefix (80)
+    assert dict(s3.lists) == {"s3://bucket/out/p/": 4, "s3://bucket/fail/p/": 4}
+    assert sum(s3.gets.values()) == 0
+    assert engine.stats.sibling_lists == 8 and engine.stats.lane_checks == 80
+
+
+async def _times_out_after(
+    engine: WaitingEngine, where: ResultLocations, config: WaiterConfig, attempts: int
+) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.attempts == attempts
+
+
+async def test_results_landing_out_of_order_under_a_listed_parent_are_all_found() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    every = _sub_prefixes(groups=5, per_group=30)
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=60)
+    outcomes: dict[str, Any] = {}
+    landed: dict[str, float] = {}
+
+    async def land() -> None:  # the last sub-prefix's last result first, and so on
+        for number, where in enumerate(reversed(every)):
+            await clock.sleep_until(clock.now() + 0.05)
+            if number % 25 == 0:
+                s3.put_object(str(where.failure), b"bad input")
+            else:
+                s3.put_object(str(where.output), b"done")
+            landed[str(where.output)] = clock.now()
+
+    async def wait(engine: WaitingEngine, where: ResultLocations) -> None:
+        outcome = await engine.wait(where, config, read_all, max_bytes=None)
+        outcomes[str(where.output)] = (outcome, clock.now())
+
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        tasks.start_soon(land)
+        for where in every:
+            tasks.start_soon(wait, engine, where)
+    assert len(outcomes) == len(every)
+    failed = [o for o, _ in outcomes.values() if isinstance(o, Failed)]
+    assert len(failed) == 6 and all("bad input" in o.message for o in failed)
+    # each found within about one interval of landing (listed at least once a second)
+    assert max(at - landed[key] for key, (_, at) in outcomes.items()) <= 1.0 + 0.1
+    # listed through the parents while siblings waited (the last sub-prefix left on its own)
+    assert s3.lists["s3://bucket/out/p/"] > 0 and s3.lists["s3://bucket/fail/p/"] > 0
+    assert not any(
+        s3.lists[f"s3://bucket/{kind}/p/{g}/"] for kind in ("out", "fail") for g in (1, 2, 3, 4)
+    )
+
+
+async def test_a_parent_that_outgrew_its_sub_prefixes_is_listed_no_more() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    for i in range(1500):  # not awaited, in a sibling sub-prefix: the parent takes 2 pages
+        s3.put_object(f"s3://bucket/out/p/old/{i:04d}.out", b"old")
+    config = WaiterConfig(max_attempts=4, delay=1.0, backoff=1.0)
+    everything = [
+        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
+        for g in range(3)
+        for i in range(20)
+    ]
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in everything:
+            tasks.start_soon(_times_out_after, engine, where, config, 4)
+    # one page of the parent, then each sub-prefix on its own: 3 x 4 checks
+    assert s3.lists["s3://bucket/out/p/"] == 1
+    assert [s3.lists[f"s3://bucket/out/p/{g}/"] for g in range(3)] == [4, 4, 4]
+    assert engine.stats.sibling_lists == 0
+
+
+async def test_waits_joining_a_checked_group_ride_along_with_its_next_check() -> None:
+    s3, clock = FakeS3(), FakeClock()
+    config = WaiterConfig(max_attempts=None, delay=1.0, backoff=1.0, timeout=4.0)
+    ready = "s3://bucket/out/h/ready.out"  # there already when its wait registers, at 2.1 s
+    s3.put_object(ready, b"done")
+    found_after: list[float] = []
+
+    async def wait_ready(engine: WaitingEngine) -> None:
+        started = clock.now()
+        outcome = await engine.wait(locations(ready, None), config, read_all, max_bytes=None)
+        assert isinstance(outcome, Completed)
+        found_after.append(clock.now() - started)
+
+    async with engine_on(s3, clock, detection="list") as engine, anyio.create_task_group() as tasks:
+        start = clock.now()
+        for burst in range(10):  # a cohort every 0.25 s for 2.5 s, as submissions come back
+            await clock.sleep_until(start + 0.25 * burst)
+            if burst == 8:
+                tasks.start_soon(wait_ready, engine)
+            for i in range(20):
+                where = locations(f"s3://bucket/out/h/{burst}-{i}.out", None)
+                tasks.start_soon(_times_out_of, engine, where, config)
+    # the first checks of the cohorts joining the listed group ride along with its checks
+    # once a second (21 LISTs when each cohort's first check is a LIST of its own, 0.1 s
+    # after it registered); every wait still ended at its own deadline
+    assert s3.lists["s3://bucket/out/h/"] == 15
+    # a result there already is found by the group's next check, within FIRST_CHECK_HOLD
+    assert len(found_after) == 1 and found_after[0] <= FIRST_CHECK_HOLD
+
+
+async def _times_out_of(
+    engine: WaitingEngine, where: ResultLocations, config: WaiterConfig
+) -> None:
+    with pytest.raises(PollingTimeoutError) as caught:
+        await engine.wait(where, config, read_all, max_bytes=None)
+    assert caught.value.seconds == config.timeout
+
+
+class _NoParentListing(FakeS3):
+    """FakeS3 where listing one prefix is denied (a policy that allows its sub-prefixes)."""
+
+    def __init__(self, denied: str) -> None:
+        super().__init__()
+        self.denied = denied
+
+    async def list_page(self, bucket: str, prefix: str, token: str | None = None) -> Any:
+        if prefix == self.denied:
+            self.lists[f"s3://{bucket}/{prefix}"] += 1
+            error = {"Error": {"Code": "AccessDenied", "Message": "denied"}}
+            raise ClientError(error, "ListObjectsV2")
+        return await super().list_page(bucket, prefix, token)
+
+
+async def test_a_parent_that_may_not_be_listed_leaves_its_sub_prefixes_listed_one_by_one() -> None:
+    s3, clock = _NoParentListing("out/p/"), FakeClock()
+    config = WaiterConfig(max_attempts=3, delay=1.0, backoff=1.0)
+    everything = [
+        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
+        for g in range(3)
+        for i in range(20)
+    ]
+    async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
+        for where in everything:
+            tasks.start_soon(_times_out_after, engine, where, config, 3)
+    assert s3.lists["s3://bucket/out/p/"] == 1  # tried once, then never again
+    assert [s3.lists[f"s3://bucket/out/p/{g}/"] for g in range(3)] == [3, 3, 3]

@@ -35,6 +35,14 @@ class EngineStats:
     transient_errors: int = 0
     lane_checks: int = 0
     """Scheduled checks counted: one per cohort lane and check, whatever its number of waits."""
+    sibling_lists: int = 0
+    """Listings of a parent prefix that checked several groups at once."""
+    empty_lists: int = 0
+    """Listings (all their pages) that found no awaited key."""
+    probe_misses: int = 0
+    """Probing GETs that found nothing."""
+    rearms: int = 0
+    """Found results that were not there when read (the wait went on): GETs in vain."""
 
 
 class CheckHost(Protocol):

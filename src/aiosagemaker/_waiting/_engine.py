@@ -4,14 +4,18 @@ Callers register an :class:`~._registry.Entry` (waits registered together share 
 :class:`~._registry.Cohort`) and sleep on its event; one background task
 (:meth:`WaitingEngine._run`) schedules checks per :class:`~._registry.Group` of locations and
 resolves entries. Per group and per tick it picks the cheaper check detector: listing the
-group's prefix (:mod:`._listing`) or a GET per due wait (:mod:`._probing`). Detectors that
-are *told* of results (:mod:`._detector`) make these checks a slow safety net. Every
-detection request takes a token from the :class:`~._budget.RequestBudget` first; what a
-resolved entry found is read into its outcome by :mod:`._collect`.
+group's prefix (:mod:`._listing`) or a GET per due wait (:mod:`._probing`); while the
+prefix above several pending groups is small, one listing of it checks them all
+(:mod:`._siblings`). Detectors that are *told* of results (:mod:`._detector`) make these
+checks a slow safety net. Every detection request takes a token from the
+:class:`~._budget.RequestBudget` first; what a resolved entry found is read into its outcome
+by :mod:`._collect`.
 
 Checks are batched: the first and the last check of a wait run at most :data:`FIRST_BATCH`
-seconds after they are due; the others may wait until the group's previous check is one
-interval old, so a group is checked about once per interval however many waits it holds.
+seconds after they are due (the first check of waits joining a group that is being checked
+already rides along with its next check instead, :data:`~._pending.FIRST_CHECK_HOLD` at
+most); the others may wait until the group's previous check is one interval old, so a group
+is checked about once per interval however many waits it holds.
 Transient errors back a group off (doubling up to :data:`MAX_BACKOFF`) without using up any
 wait's checks; the waiter's own deadline is what ends a wait, never a running request.
 """
@@ -52,6 +56,7 @@ from ._registry import (
     ProbeKind,
     Signal,
 )
+from ._siblings import Family, SiblingListing
 
 __all__ = [
     "HANDOFF_BYTES",
@@ -120,8 +125,11 @@ class WaitingEngine(Registry, ResultReader):
         self.rng = rng or random.Random()
         self.listing = ListingCheck(detection)
         self.probing = ProbingCheck()
+        self.siblings = SiblingListing()
         self.stats = EngineStats()
         self._groups: dict[tuple[str, str], Group] = {}
+        self._families: dict[tuple[str, str], Family] = {}
+        """The pending groups per parent prefix (see :mod:`._siblings`)."""
         self._soon: list[tuple[float, int, Group]] = []
         """When to look at each group again (a heap; a row whose time is not the group's
         ``wake_at`` any more is stale and skipped)."""
@@ -250,6 +258,11 @@ class WaitingEngine(Registry, ResultReader):
             key = (group.bucket, group.prefix)
             if self._groups.get(key) is group:
                 del self._groups[key]
+            family, group.family = group.family, None
+            if family is not None:
+                family.groups.pop(group, None)
+                if not family.groups:
+                    self._families.pop((family.bucket, family.prefix), None)
             group.wake_at = math.inf
             return
         wake = self._dispatch(group, now, tasks)
@@ -301,10 +314,80 @@ class WaitingEngine(Registry, ResultReader):
             listing = True
         else:  # nothing due after all (cannot happen by the rules above): look again soon
             return now + MIN_GAP
+        family = group.family
+        if family is not None and self._lists_siblings(group, family, due_probes, listing):
+            self._start_family(group, family, due_probes, now, tasks)
+            return math.inf
         group.inflight = True
         group.last_check = now
         tasks.start_soon(self._check, group, due_probes, listing, now)
         return math.inf
+
+    def _lists_siblings(self, group: Group, family: Family, due: list[Lane], listing: bool) -> bool:
+        """Whether to check ``group`` by listing its parent (with its siblings): the parent
+        costs no more pages than the group's own listing, and a listing pays for the group,
+        or for the waits of all the groups it serves."""
+        if self.detection == "get" or not group.list_allowed or not family.serves(group):
+            return False
+        if listing:
+            return True
+        waits = sum(sibling.size for sibling in family.groups if not sibling.inflight)
+        return self.listing.worth(group, waits) or waits > LIST_PRICE * family.pages
+
+    def _start_family(
+        self,
+        group: Group,
+        family: Family,
+        due: list[Lane],
+        now: float,
+        tasks: anyio.abc.TaskGroup,
+    ) -> None:
+        """Take the lanes due in ``group`` and in each idle sibling, and list their parent."""
+        lanes = {group: due}
+        for sibling in family.groups:
+            if sibling is group or sibling.inflight or sibling.size == 0:
+                continue
+            if not sibling.list_allowed or sibling.retry_at > now:
+                continue
+            lanes[sibling] = sibling.pop_due(now)
+        previous = {sibling: sibling.last_check for sibling in lanes}
+        for sibling in lanes:
+            sibling.inflight = True
+            sibling.last_check = now
+        tasks.start_soon(self._check_family, family, group, lanes, previous, now)
+
+    async def _check_family(
+        self,
+        family: Family,
+        lead: Group,
+        lanes: dict[Group, list[Lane]],
+        previous: dict[Group, float],
+        started: float,
+    ) -> None:
+        done = False
+        try:
+            with self.time.move_on_at(started + CHECK_TIMEOUT) as timer:
+                done = await self.siblings.check(self, family, lead, lanes, started)
+            if timer.cancelled_caught:
+                done = True
+                error = TimeoutError(f"no S3 answer in {CHECK_TIMEOUT} s")
+                for group, due in lanes.items():
+                    self.transient(group, due, error)
+        except Exception as error:  # never let one check stop the engine: retry it later
+            logger.error("listing %r failed unexpectedly: %r", family, error, exc_info=True)
+            done = True
+            for group, due in lanes.items():
+                self.transient(group, due, error)
+        finally:
+            for group, due in lanes.items():
+                if not done:  # given up: each group is checked on its own, as it was due
+                    group.last_check = previous[group]
+                group.inflight = False
+                for lane in due:
+                    if lane.group is group:
+                        group.push(lane)
+                self._touched[group] = None
+            self._wake()
 
     async def _check(self, group: Group, due: list[Lane], listing: bool, started: float) -> None:
         try:

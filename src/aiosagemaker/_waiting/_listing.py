@@ -92,6 +92,8 @@ class ListingCheck:
                 return
             token = page.next_token
         host.stats.lists += 1
+        if not found:
+            host.stats.empty_lists += 1
         group.pages = pages
         group.keys_listed = listed
         group.arriving = found > 0

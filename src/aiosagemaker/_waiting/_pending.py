@@ -32,12 +32,18 @@ from ._registry import (
     listing_prefix,
 )
 from ._schedule import Schedule
+from ._siblings import Family, parent_prefix
 
-__all__ = ["JOIN_WINDOW", "Registry"]
+__all__ = ["FIRST_CHECK_HOLD", "JOIN_WINDOW", "Registry"]
 
 JOIN_WINDOW = 0.1
 """Most seconds after a cohort's start that a new wait may still join it (its checks then
 come up to this much early; its own deadline stays its own)."""
+
+
+FIRST_CHECK_HOLD = 1.0
+"""Most seconds the first check of waits joining a group that is being checked already waits
+for that group's next check (see :func:`_first_hold`)."""
 
 
 class Registry:
@@ -50,6 +56,7 @@ class Registry:
     budget: RequestBudget
     stats: EngineStats
     _groups: dict[tuple[str, str], Group]
+    _families: dict[tuple[str, str], Family]
     _open: dict[tuple[Any, ...], Cohort]
     _pending: set[Entry]
     _touched: dict[Group, None]
@@ -144,9 +151,10 @@ class Registry:
             kinds.append(("failure", locations.failure, self.failure_every))
         for number, (kind, uri, stride) in enumerate(kinds):
             index = positions[number] if number < len(positions) else 0
-            lane = Lane(cohort, kind, stride, index)
-            cohort.lanes.append(lane)
             group = self._group_for(uri)
+            hold = _first_hold(cohort, group) if index == 0 else 0.0
+            lane = Lane(cohort, kind, stride, index, hold)
+            cohort.lanes.append(lane)
             group.add_lane(lane)
             self._touched[group] = None
 
@@ -195,6 +203,7 @@ class Registry:
         """
         self._detach(entry)
         entry.rearm()
+        self.stats.rearms += 1
         self.budget.charge(misses)
         now = self.clock()
         cohort = Cohort(entry.schedule.copy())  # a cohort of its own, where it left off
@@ -226,6 +235,13 @@ class Registry:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(*key)
+            parent = parent_prefix(group.prefix)
+            if parent is not None:
+                family = self._families.get((group.bucket, parent))
+                if family is None:
+                    family = self._families[group.bucket, parent] = Family(group.bucket, parent)
+                family.groups[group] = None
+                group.family = family
         return group
 
     def _resolve(self, entry: Entry, signal: Signal) -> None:
@@ -243,6 +259,25 @@ class Registry:
         entry.timer = Deadline(entry)
         heapq.heappush(self._deadlines, (at, next(self._sequence), entry.timer))
         self._wake()  # the scheduler may sleep past it
+
+
+def _first_hold(cohort: Cohort, group: Group) -> float:
+    """How long a new cohort's first check may wait for the group's next regular check.
+
+    A group whose waits are being checked already (it has lanes and was checked) is looked at
+    again within an interval anyway: the first check of waits joining it rides along with that
+    check, :data:`FIRST_CHECK_HOLD` seconds at most and never past the cohort's own second
+    check, instead of a listing of its own a moment after each new cohort (10 LISTs a second
+    per group while a burst of submissions registers, each finding nothing). A lone wait, or
+    the first of its group, is checked at once.
+    """
+    schedule = cohort.schedule
+    first, second = schedule.time(0), schedule.time(1)
+    if first != schedule.start or second is None or not group.lanes:
+        return 0.0
+    if group.last_check == float("-inf"):
+        return 0.0
+    return min(FIRST_CHECK_HOLD, second - first)
 
 
 def _group_key(uri: S3Uri) -> tuple[str, str]:

@@ -75,7 +75,9 @@ class ProbingCheck:
             broken.__cause__ = error
             host.found(entry, Broken(broken))
             return None
-        if fetched is not None:
-            host.stats.found_by_get += 1
-            host.found(entry, Found(lane.kind, fetched=fetched, size=fetched.content_length))
+        if fetched is None:
+            host.stats.probe_misses += 1
+            return None
+        host.stats.found_by_get += 1
+        host.found(entry, Found(lane.kind, fetched=fetched, size=fetched.content_length))
         return None

@@ -15,7 +15,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -24,6 +24,9 @@ from .._notifications._messages import Key, Notification
 from .._s3 import Fetched, S3Uri
 from ._outcomes import ResultLocations
 from ._schedule import Schedule
+
+if TYPE_CHECKING:
+    from ._siblings import Family
 
 __all__ = [
     "Broken",
@@ -114,13 +117,28 @@ class Lane:
     last one). The next due time is kept, not recomputed: the scheduler asks often.
     """
 
-    __slots__ = ("_due", "_previous", "_urgent", "cohort", "group", "index", "kind", "stride")
+    __slots__ = (
+        "_due",
+        "_previous",
+        "_urgent",
+        "cohort",
+        "group",
+        "hold",
+        "index",
+        "kind",
+        "stride",
+    )
 
-    def __init__(self, cohort: Cohort, kind: ProbeKind, stride: int = 1, index: int = 0) -> None:
+    def __init__(
+        self, cohort: Cohort, kind: ProbeKind, stride: int = 1, index: int = 0, hold: float = 0.0
+    ) -> None:
         self.cohort = cohort
         self.kind: ProbeKind = kind
         self.stride = stride
         self.index = index
+        self.hold = hold
+        """Seconds its first check may wait for its group's next regular check (0: it is
+        urgent, batched :data:`~._engine.FIRST_BATCH` at most)."""
         self.group: Group | None = None
         self._due: float | None = None
         self._previous: float | None = None
@@ -143,7 +161,7 @@ class Lane:
         self.index = index
         self._due = due
         self._previous = None if index == 0 else time(index - 1)
-        self._urgent = index == 0 or last
+        self._urgent = (index == 0 and not self.hold) or last
 
     def due(self) -> float | None:
         """When this lane's next check is due (None: no check is left)."""
@@ -155,8 +173,10 @@ class Lane:
 
     def interval(self) -> float:
         """The current spacing of this lane's checks (0 for the first)."""
-        if self._due is None or self._previous is None:
+        if self._due is None:
             return 0.0
+        if self._previous is None:
+            return self.hold if self.index == 0 else 0.0
         return self._due - self._previous
 
     def uri(self, entry: Entry) -> S3Uri:
@@ -331,6 +351,7 @@ class Group:
         "arriving",
         "backoff",
         "bucket",
+        "family",
         "heaps",
         "inflight",
         "keys",
@@ -366,6 +387,8 @@ class Group:
         self.retry_at = float("-inf")
         self.wake_at = float("inf")
         """When the scheduler looks at the group next (inf: when something changes)."""
+        self.family: Family | None = None
+        """The pending groups under the same parent prefix (None: it has no parent)."""
 
     def __repr__(self) -> str:
         return f"<Group s3://{self.bucket}/{self.prefix} waits={self.size}>"
