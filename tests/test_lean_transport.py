@@ -47,12 +47,15 @@ INVOKE = "/async-invocations"
 
 
 @asynccontextmanager
-async def transport(name: str, session: Any = None, **options: Any) -> AsyncIterator[Transport]:
-    """A built-in transport as a predictor opens it (no retries of its own)."""
+async def transport(
+    name: str, session: Any = None, attempts: int = 1, **options: Any
+) -> AsyncIterator[Transport]:
+    """A built-in transport as a predictor opens it (no retries of its own; the clients'
+    retries: ``attempts``)."""
     throttles: list[int] = []
     async with AsyncExitStack() as stack:
         made = await open_transport(
-            ClientFactory(session, AioConfig(retries={"total_max_attempts": 1})),
+            ClientFactory(session, AioConfig(retries={"total_max_attempts": attempts})),
             stack,
             limit=8,
             max_retries=0,
@@ -300,6 +303,26 @@ async def test_s3_errors_are_botocores(
         "Resource": "/aiosagemaker-tests/denied",
     }
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_s3_requests_are_retried_as_the_clients_retry_config_says(
+    name: str, aws_env: dict[str, str], s3_proxy: S3FaultProxy, s3: Any
+) -> None:
+    key = f"retried/{uuid.uuid4()}"
+    await s3.put_object(Bucket=BUCKET, Key=key, Body=b"after two SlowDowns")
+    s3_proxy.add(Fault("GET", key, status=503, code="SlowDown", times=2))
+    async with transport(name, attempts=3) as made:
+        fetched = await made.s3.get_once(S3Uri(BUCKET, key), read_all)
+    assert fetched is not None and fetched.value == b"after two SlowDowns"
+    assert s3_proxy.count("GET", key) == 3
+    s3_proxy.add(Fault("PUT", key, status=500, code="InternalError", times=1))
+    async with transport(name, attempts=2) as made:
+        await made.s3.put(S3Uri(BUCKET, key), b"after a 500", "text/plain")
+    s3_proxy.add(Fault("GET", key, reset=True))
+    async with transport(name, attempts=2) as made:
+        with pytest.raises(ConnectionClosedError):
+            await made.s3.get_once(S3Uri(BUCKET, key), read_all)
 
 
 async def test_a_lean_miss_leaves_no_garbage_cycle(

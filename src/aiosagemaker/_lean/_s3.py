@@ -10,18 +10,22 @@ aiobotocore client unchanged, which is also where
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import aiohttp
+import anyio
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import percent_encode
 
+from .._aws_errors import classify
 from .._clients import LISTED_SIZES
 from ._errors import client_error, response_metadata
 from ._http import Session, send, translate
 from ._listing import read_page
 from ._signing import Endpoint, Signer, resolve_endpoint
 
-__all__ = ["LeanS3Client", "header_arguments"]
+__all__ = ["LeanS3Client", "header_arguments", "retry_attempts"]
 
 _LEAN_PUT = frozenset({"Bucket", "Key", "Body"})
 _LEAN_LIST = frozenset({"Bucket", "Prefix", "MaxKeys", "ContinuationToken"})
@@ -66,6 +70,25 @@ def header_arguments(
         else:
             return None
     return headers
+
+
+MAX_BACKOFF = 20.0
+"""Longest pause between two tries of a lean request (botocore's standard mode caps at 20 s)."""
+
+
+def retry_attempts(client: Any) -> int:
+    """How many times botocore would send a request of ``client``, the first included.
+
+    From its resolved retry config (``total_max_attempts`` or ``max_attempts`` + 1), else the
+    mode's default: 5 for ``legacy``, 3 for ``standard`` and ``adaptive``.
+    """
+    retries = getattr(client.meta.config, "retries", None) or {}
+    total = retries.get("total_max_attempts")
+    if total is None and retries.get("max_attempts") is not None:
+        total = int(retries["max_attempts"]) + 1
+    if total is None:
+        total = 5 if retries.get("mode", "legacy") == "legacy" else 3
+    return max(1, int(total))
 
 
 class _Redirected(Exception):
@@ -116,6 +139,7 @@ class LeanS3Client:
             else {"x-amz-expected-bucket-owner": expected_bucket_owner}
         )
         self._lean_endpoints: dict[str, Endpoint | None] = {}
+        self._lean_attempts = retry_attempts(client)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._lean_client, name)
@@ -135,6 +159,28 @@ class LeanS3Client:
         url: str,
         headers: dict[str, str],
         body: bytes = b"",
+    ) -> tuple[aiohttp.ClientResponse, bytes | None]:
+        """Send the request, retried as botocore retries it: throttling, 5xx and broken
+        connections, up to the client's retry attempts, with jittered exponential backoff."""
+        attempt = 1
+        while True:
+            try:
+                return await self._lean_send(operation, endpoint, method, url, headers, body)
+            except (BotoCoreError, ClientError) as error:
+                if attempt >= self._lean_attempts or not classify(error).retryable:
+                    raise
+                del error  # no frame -> error -> traceback -> frame cycle while sleeping
+            await anyio.sleep(random.random() * min(MAX_BACKOFF, 2.0 ** (attempt - 1)))
+            attempt += 1
+
+    async def _lean_send(
+        self,
+        operation: str,
+        endpoint: Endpoint,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:
         signed = await self._lean_signer.sign(
             endpoint, method, url, {**headers, **self._lean_owner}, body
