@@ -164,11 +164,18 @@ async def test_a_truncated_body_is_retried_then_a_typed_error(
     s3_proxy.add(Fault("GET", object_path(uri), after_forward="truncate"))
     async with make_predictor(detection="list", deserializer=BytesDeserializer()) as predictor:
         response = AsyncInferenceResponse(predictor, uri, failure_of(uri))
-        with anyio.fail_after(20), pytest.raises(UnexpectedClientError) as caught:
-            await response.get_result(FAST)
-    assert caught.value.output_path == uri and uri in str(caught.value)
+        with anyio.fail_after(20), pytest.raises(PollingTimeoutError) as caught:
+            await response.get_result(WaiterConfig(max_attempts=None, delay=0.05, timeout=2))
+        # without a wait: the single check's bounded retries, then the S3 error, typed
+        with anyio.fail_after(20), pytest.raises(UnexpectedClientError) as single:
+            await response.get_result()
+    # read again (3 retries each round) and looked for again until the timeout; still in S3
+    assert caught.value.output_path == uri and f"{uri} was found" in str(caught.value)
+    assert "kept failing" in str(caught.value)
     assert isinstance(caught.value.__cause__, BotoCoreError)
-    assert s3_proxy.count("GET", object_path(uri)) == 4  # tried, then retried 3 times
+    assert s3_proxy.count("GET", object_path(uri)) >= 8
+    assert single.value.output_path == uri and uri in str(single.value)
+    assert isinstance(single.value.__cause__, BotoCoreError)
 
 
 async def test_a_truncated_body_once_is_read_again(

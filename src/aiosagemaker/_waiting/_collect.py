@@ -277,6 +277,8 @@ class ResultReader:
         if self.clock() >= entry.deadline:
             return False
         entry.last_error = cause
+        if isinstance(entry.signal, Found):
+            entry.unread = entry.signal.kind
         logger.debug("reading %s kept failing (%r); looking again", entry.locations.output, cause)
         return True
 
@@ -293,7 +295,13 @@ class ResultReader:
         seconds = round(self.clock() - entry.started, 3)
         message = STILL_RUNNING
         cause = entry.last_error
-        if found is not None:
+        if entry.unread is not None:
+            where = entry.locations.output if entry.unread == "output" else entry.locations.failure
+            message = (
+                f"The {entry.unread} object {where} was found, but reading it kept failing "
+                "until the timeout; it is still in S3 (wait on the response again later)."
+            )
+        elif found is not None:
             where = entry.locations.output if found.kind == "output" else entry.locations.failure
             message = (
                 f"The {found.kind} object {where} was found, but reading it did not finish "

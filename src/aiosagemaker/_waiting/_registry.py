@@ -240,6 +240,7 @@ class Entry:
         "signal",
         "started",
         "timer",
+        "unread",
     )
 
     def __init__(
@@ -272,6 +273,8 @@ class Entry:
         """Where a detector routes announcements for this wait (it sets them)."""
         self.timer: Deadline | None = None
         """The hard-deadline timer of a watched entry (cancelled when it is unregistered)."""
+        self.unread: ProbeKind | None = None
+        """Which object was found but could not be read (transient errors): looked for again."""
 
     @property
     def attempts(self) -> int:
