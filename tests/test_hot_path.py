@@ -55,9 +55,7 @@ async def test_invokes_in_flight_are_bounded_by_max_concurrency(
             invokes = predictor._invoker.limiter
             assert invokes is not None
             # two held at the server, four waiting their turn (uploaded first on botocore 1.40)
-            await until(
-                lambda: hold.hits == 2 and invokes.statistics().tasks_waiting == 4, deadline=30
-            )
+            await until(lambda: hold.hits == 2 and invokes.waiting == 4, deadline=30)
             assert runtime_proxy.count("POST", "async-invocations") == 2
         assert runtime_proxy.count("POST", "async-invocations") == 6
 

@@ -47,6 +47,7 @@ from ._exceptions import (
 )
 from ._naming import OutputNaming, naming_key
 from ._request_args import check_fields
+from ._slots import RequestSlots
 from ._tokens import ResultPrefixes
 
 __all__ = [
@@ -187,7 +188,7 @@ class Invoker:
         self.endpoint_name = endpoint_name
         self.submitter = submitter
         self.naming = OutputNaming()
-        self.limiter: anyio.CapacityLimiter | None = None
+        self.limiter: RequestSlots | None = None
         """Created on first use (in the running loop), dropped by :meth:`close`."""
         self._factory = factory
         self._result_prefixes = result_prefixes
@@ -210,7 +211,7 @@ class Invoker:
         """
         check_fields(runtime, args)
         if self.limiter is None:
-            self.limiter = anyio.CapacityLimiter(self._limit)
+            self.limiter = RequestSlots(self._limit)
         invokes = self.limiter
 
         async def call() -> dict[str, Any]:
