@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from types import TracebackType
 
 __all__ = ["RequestSlots"]
 
 
 class RequestSlots:
-    """At most ``total`` holders at once (``async with slots:``); the others wait in order.
+    """At most ``total`` holders at once (:meth:`acquire`, then :meth:`release`); the others
+    wait in arrival order.
 
     A waiter cancelled after its slot was handed to it passes the slot on; one cancelled
     before stays in the queue as a done future, skipped when its turn comes. Asyncio only,
@@ -42,7 +42,8 @@ class RequestSlots:
         """Slots held now."""
         return self.total - self._free
 
-    async def __aenter__(self) -> None:
+    async def acquire(self) -> None:
+        """Take a slot, waiting for one in arrival order (give it back with :meth:`release`)."""
         if self._free > 0:  # when a slot is free nobody is queued: release hands it on
             self._free -= 1
             return
@@ -56,14 +57,6 @@ class RequestSlots:
             else:
                 turn.cancel()  # skipped when its turn comes
             raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
 
     def release(self) -> None:
         """Give the slot to the first live waiter, or free it."""

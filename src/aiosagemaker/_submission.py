@@ -213,10 +213,22 @@ class Invoker:
         if self.limiter is None:
             self.limiter = RequestSlots(self._limit)
         invokes = self.limiter
+        # The first attempt's slot is taken here, before the resend machinery below exists:
+        # a request queued for its turn holds neither its frames nor its closure (thousands
+        # may queue at once).
+        await invokes.acquire()
+        held = True
 
         async def call() -> dict[str, Any]:
-            async with invokes:
+            nonlocal held
+            if not held:  # a resend queues again
+                await invokes.acquire()
+            held = True
+            try:
                 answer: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
+            finally:
+                held = False
+                invokes.release()
             return answer
 
         try:
@@ -232,6 +244,9 @@ class Invoker:
             if isinstance(error, ParamValidationError):
                 raise self.not_sent(error) from error
             raise self._refused(error, runtime.meta.region_name) from error
+        finally:
+            if held:  # cancelled before the first attempt started
+                invokes.release()
         return answer
 
     def accepted(self, args: dict[str, Any], answer: dict[str, Any]) -> None:
