@@ -100,7 +100,9 @@ async def test_a_predict_async_queued_for_an_invoke_slot_holds_few_objects(
     queued = 200
     hold = Fault("POST", "async-invocations", after_forward="hang", hang=10.0, times=1)
     async with make_predictor(max_concurrency=1, telemetry=False) as predictor:
-        await predictor.predict_async({"output": 0})  # opened, warm
+        if not predictor._supports("Body"):
+            pytest.skip("botocore < 1.43.29: payloads are uploaded first, not sent inline")
+        await predictor.predict_async({"output": 0})  # warm
         runtime_proxy.add(hold)
         gc.collect()
         before = len(gc.get_objects())
@@ -112,4 +114,4 @@ async def test_a_predict_async_queued_for_an_invoke_slot_holds_few_objects(
             await until(lambda: hold.hits == 1 and invokes.waiting == queued, deadline=30)
             gc.collect()
             per_request = (len(gc.get_objects()) - before) / queued
-    assert per_request < 40, f"{per_request:.1f} objects per queued predict_async"
+    assert per_request < 44, f"{per_request:.1f} objects per queued predict_async"
