@@ -76,6 +76,8 @@ class DoneCallbacks:
         runner: The predictor's runner (None: the response gets one of its own).
     """
 
+    __slots__ = ("_fns", "_runner", "settled", "watch")
+
     def __init__(self, runner: CallbackRunner | None) -> None:
         self._runner = runner
         self._fns: list[Callable[[Any], Any]] = []

@@ -210,6 +210,7 @@ class AsyncPredictor:
             limit=max_concurrency or self._factory.max_pool_connections,
         )
         self._given_transport = transport_choice(transport)
+        self._shared_binding: ResponseBinding | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncPredictor endpoint_name={self.endpoint_name!r}>"
@@ -309,17 +310,30 @@ class AsyncPredictor:
 
     @property
     def response_binding(self) -> ResponseBinding:
-        """What this predictor's responses use: its engine, deserializer and defaults."""
-        return ResponseBinding(
-            engine=self._waiting_engine,
-            deserializer=self.deserializer,
-            waiter_config=self.waiter_config,
-            endpoint_name=self.endpoint_name,
-            max_result_bytes=self.max_result_bytes,
-            telemetry=self._telemetry,
-            explain_timeout=timeout_explainer(self._factory, self.endpoint_name),
-            callbacks=self._callbacks,
-        )
+        """What this predictor's responses use: its engine, deserializer and defaults.
+
+        One binding is shared by the responses made while these attributes stay the same
+        (10,000 responses pending do not each hold a copy); a new one once any changes.
+        """
+        binding = self._shared_binding
+        if (
+            binding is None
+            or binding.deserializer is not self.deserializer
+            or binding.waiter_config is not self.waiter_config
+            or binding.endpoint_name != self.endpoint_name
+            or binding.max_result_bytes != self.max_result_bytes
+        ):
+            binding = self._shared_binding = ResponseBinding(
+                engine=self._waiting_engine,
+                deserializer=self.deserializer,
+                waiter_config=self.waiter_config,
+                endpoint_name=self.endpoint_name,
+                max_result_bytes=self.max_result_bytes,
+                telemetry=self._telemetry,
+                explain_timeout=timeout_explainer(self._factory, self.endpoint_name),
+                callbacks=self._callbacks,
+            )
+        return binding
 
     @property
     def engine_stats(self) -> Any:

@@ -47,6 +47,7 @@ from ._exceptions import (
 )
 from ._naming import OutputNaming, naming_key
 from ._request_args import check_fields
+from ._slots import RequestSlots
 from ._tokens import ResultPrefixes
 
 __all__ = [
@@ -187,7 +188,7 @@ class Invoker:
         self.endpoint_name = endpoint_name
         self.submitter = submitter
         self.naming = OutputNaming()
-        self.limiter: anyio.CapacityLimiter | None = None
+        self.limiter: RequestSlots | None = None
         """Created on first use (in the running loop), dropped by :meth:`close`."""
         self._factory = factory
         self._result_prefixes = result_prefixes
@@ -210,12 +211,24 @@ class Invoker:
         """
         check_fields(runtime, args)
         if self.limiter is None:
-            self.limiter = anyio.CapacityLimiter(self._limit)
+            self.limiter = RequestSlots(self._limit)
         invokes = self.limiter
+        # The first attempt's slot is taken here, before the resend machinery below exists:
+        # a request queued for its turn holds neither its frames nor its closure (thousands
+        # may queue at once).
+        await invokes.acquire()
+        held = True
 
         async def call() -> dict[str, Any]:
-            async with invokes:
+            nonlocal held
+            if not held:  # a resend queues again
+                await invokes.acquire()
+            held = True
+            try:
                 answer: dict[str, Any] = await runtime.invoke_endpoint_async(**args)
+            finally:
+                held = False
+                invokes.release()
             return answer
 
         try:
@@ -231,6 +244,9 @@ class Invoker:
             if isinstance(error, ParamValidationError):
                 raise self.not_sent(error) from error
             raise self._refused(error, runtime.meta.region_name) from error
+        finally:
+            if held:  # cancelled before the first attempt started
+                invokes.release()
         return answer
 
     def accepted(self, args: dict[str, Any], answer: dict[str, Any]) -> None:

@@ -10,18 +10,23 @@ global tracer and meter providers (no-ops until an SDK is configured):
 
 Payloads, results and failure texts are never recorded. Without the package nothing is
 imported and every call here is a no-op. ``AsyncPredictor(telemetry=False)`` turns it off.
+Until a tracer provider is configured no span object is made at all (10,000 requests in
+flight would otherwise each hold a no-op span, its context and generators).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 __all__ = ["Telemetry"]
 
 _NAME = "aiosagemaker"
+_NO_SPAN: AbstractContextManager[None] = contextlib.nullcontext()
+"""What :meth:`Telemetry.span` returns when nothing would record it (reusable, shared)."""
 
 
 class Telemetry:
@@ -30,6 +35,9 @@ class Telemetry:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and importlib.util.find_spec("opentelemetry") is not None
         self._tracer: Any = None
+        self._recording: Callable[[], bool] | None = None
+        """Tells whether a tracer provider that records spans is configured (it may be set
+        after the predictor was made)."""
         self._counters: dict[str, Any] = {}
         if self.enabled:
             try:
@@ -42,6 +50,7 @@ class Telemetry:
             from . import __version__
 
             self._tracer = otel_trace.get_tracer(_NAME, __version__)
+            self._recording = _provider_check(otel_trace)
             meter = otel_metrics.get_meter(_NAME, __version__)
             for name, unit, description in (
                 ("inferences.submitted", "{inference}", "inferences accepted by the endpoint"),
@@ -54,15 +63,18 @@ class Telemetry:
                     f"{_NAME}.{name}", unit=unit, description=description
                 )
 
-    @contextlib.contextmanager
-    def span(self, name: str, **attributes: str | None) -> Iterator[Any]:
-        """A span ``aiosagemaker.<name>`` (None-valued attributes are left out)."""
-        if self._tracer is None:
-            yield None
-            return
+    def span(self, name: str, **attributes: str | None) -> AbstractContextManager[Any]:
+        """A span ``aiosagemaker.<name>`` (None-valued attributes are left out).
+
+        ``with telemetry.span(...) as span``: ``span`` is None (and nothing is allocated)
+        when disabled or when no tracer provider is configured yet.
+        """
+        if self._recording is None or not self._recording():
+            return _NO_SPAN
         kept = {f"{_NAME}.{key}": value for key, value in attributes.items() if value is not None}
-        with self._tracer.start_as_current_span(f"{_NAME}.{name}", attributes=kept) as span:
-            yield span
+        return self._tracer.start_as_current_span(  # type: ignore[no-any-return]
+            f"{_NAME}.{name}", attributes=kept
+        )
 
     def count(self, name: str, amount: int = 1, **attributes: str) -> None:
         """Add ``amount`` to counter ``aiosagemaker.<name>``."""
@@ -73,3 +85,15 @@ class Telemetry:
     def s3_request(self, operation: str) -> None:
         """One S3 request (``GetObject``, ``ListObjectsV2``, ``PutObject``, ...)."""
         self.count("s3.requests", operation=operation)
+
+
+def _provider_check(otel_trace: Any) -> Callable[[], bool]:
+    """A callable telling whether the global tracer provider records spans: not before one is
+    set (the API's proxy stands in) nor when it is the API's no-op provider."""
+    idle = (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
+    get_provider = otel_trace.get_tracer_provider
+
+    def recording() -> bool:
+        return not isinstance(get_provider(), idle)
+
+    return recording

@@ -141,7 +141,7 @@ class ResultReader:
         try:
             while True:
                 with self.time.move_on_at(entry.deadline):
-                    await entry.event.wait()
+                    await entry.resolution()
                 try:
                     outcome = await self.settle(entry, consume, max_bytes=max_bytes)
                 except PredictorClosedError:

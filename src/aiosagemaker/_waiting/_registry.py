@@ -11,6 +11,7 @@ the waiter then reads :attr:`Entry.signal`.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
@@ -225,7 +226,7 @@ class Entry:
     """
 
     __slots__ = (
-        "_event",
+        "_waiter",
         "active",
         "cohort",
         "deadline",
@@ -261,7 +262,7 @@ class Entry:
         """When the caller's wait ends at the latest (its own, not its cohort's)."""
         self.handoff_bytes = handoff_bytes
         self.on_resolve = on_resolve
-        self._event: anyio.Event | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.signal: Signal | None = None
         self.last_error: BaseException | None = None
         self.positions: tuple[int, ...] = ()
@@ -287,22 +288,27 @@ class Entry:
     def resolved(self) -> bool:
         return self.signal is not None
 
-    @property
-    def event(self) -> anyio.Event:
-        """Set once the entry is resolved (made on first use: watched entries never need it)."""
-        if self._event is None:
-            self._event = anyio.Event()
-            if self.signal is not None:
-                self._event.set()
-        return self._event
+    async def resolution(self) -> None:
+        """Return once the entry is resolved (at once if it is): its one waiter's wait.
+
+        A bare future, made on first use (watched entries never need one): 10,000 waits
+        pending hold no event, deque or extra frame each.
+        """
+        if self.signal is not None:
+            return
+        waiter = self._waiter
+        if waiter is None or waiter.done():  # a cancelled wait leaves a done one behind
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        await waiter
 
     def resolve(self, signal: Signal) -> bool:
         """Set the signal once and wake the waiter; False when it was already resolved."""
         if self.signal is not None:
             return False
         self.signal = signal
-        if self._event is not None:
-            self._event.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if self.on_resolve is not None:
             self.on_resolve(self)
         return True
@@ -310,7 +316,7 @@ class Entry:
     def rearm(self) -> None:
         """Forget the signal (it announced an object that is not there): wait again."""
         self.signal = None
-        self._event = None
+        self._waiter = None
 
     # The notification listener's waiter protocol (see notifications._listener).
     @property
