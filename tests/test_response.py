@@ -75,8 +75,9 @@ async def test_one_get_per_location_per_attempt_and_no_head(
         assert await response.get_result(WaiterConfig(max_attempts=500, delay=0.05)) == 1
     output_gets = gets(s3_proxy, response.output_path)
     assert output_gets >= 2
-    # every check looks at both; the last one's failure GET is skipped once the output is found
-    assert output_gets - 1 <= gets(s3_proxy, response.failure_path) <= output_gets
+    # every check looks at both (the two prefixes are checked as groups of their own, so
+    # on a loaded machine one may run a check ahead); exact counts: the fake-time tests
+    assert output_gets - 1 <= gets(s3_proxy, response.failure_path) <= output_gets + 1
     assert s3_proxy.count("HEAD") == 0
 
 
