@@ -556,16 +556,21 @@ async def test_results_landing_out_of_order_under_a_listed_parent_are_all_found(
     )
 
 
+def _three_sub_prefixes() -> list[ResultLocations]:
+    """20 waits in each of three sub-prefixes of ``out/p/`` (no failure locations)."""
+    return [
+        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
+        for g in range(3)
+        for i in range(20)
+    ]
+
+
 async def test_a_parent_that_outgrew_its_sub_prefixes_is_listed_no_more() -> None:
     s3, clock = FakeS3(), FakeClock()
     for i in range(1500):  # not awaited, in a sibling sub-prefix: the parent takes 2 pages
         s3.put_object(f"s3://bucket/out/p/old/{i:04d}.out", b"old")
     config = WaiterConfig(max_attempts=4, delay=1.0, backoff=1.0)
-    everything = [
-        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
-        for g in range(3)
-        for i in range(20)
-    ]
+    everything = _three_sub_prefixes()
     async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
         for where in everything:
             tasks.start_soon(_times_out_after, engine, where, config, 4)
@@ -631,11 +636,7 @@ class _NoParentListing(FakeS3):
 async def test_a_parent_that_may_not_be_listed_leaves_its_sub_prefixes_listed_one_by_one() -> None:
     s3, clock = _NoParentListing("out/p/"), FakeClock()
     config = WaiterConfig(max_attempts=3, delay=1.0, backoff=1.0)
-    everything = [
-        ResultLocations(S3Uri.parse(f"s3://bucket/out/p/{g}/{i}.out"), None, f"id-{g}-{i}")
-        for g in range(3)
-        for i in range(20)
-    ]
+    everything = _three_sub_prefixes()
     async with engine_on(s3, clock) as engine, anyio.create_task_group() as tasks:
         for where in everything:
             tasks.start_soon(_times_out_after, engine, where, config, 3)

@@ -382,11 +382,7 @@ class WaitingEngine(Registry, ResultReader):
             for group, due in lanes.items():
                 if not done:  # given up: each group is checked on its own, as it was due
                     group.last_check = previous[group]
-                group.inflight = False
-                for lane in due:
-                    if lane.group is group:
-                        group.push(lane)
-                self._touched[group] = None
+                self._check_ended(group, due)
             self._wake()
 
     async def _check(self, group: Group, due: list[Lane], listing: bool, started: float) -> None:
@@ -402,13 +398,18 @@ class WaitingEngine(Registry, ResultReader):
             logger.error("checking %r failed unexpectedly: %r", group, error, exc_info=True)
             self.transient(group, due, error)
         finally:
-            group.inflight = False
             group.scope = None
-            for lane in due:
-                if lane.group is group:
-                    group.push(lane)
-            self._touched[group] = None
+            self._check_ended(group, due)
             self._wake()
+
+    def _check_ended(self, group: Group, due: list[Lane]) -> None:
+        """The group's check is over: its due lanes go back on its heaps (at their next
+        check) and the scheduler looks at it again."""
+        group.inflight = False
+        for lane in due:
+            if lane.group is group:
+                group.push(lane)
+        self._touched[group] = None
 
     # -- what the check detectors report (their CheckHost) ----------------------------------
 
