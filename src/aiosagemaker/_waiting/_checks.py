@@ -42,7 +42,8 @@ class EngineStats:
     probe_misses: int = 0
     """Probing GETs that found nothing."""
     rearms: int = 0
-    """Found results that were not there when read (the wait went on): GETs in vain."""
+    """Waits sent back to waiting: what was found was not there when read, or could not be
+    read (transient errors)."""
 
 
 class CheckHost(Protocol):

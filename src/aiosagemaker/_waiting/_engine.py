@@ -53,7 +53,6 @@ from ._registry import (
     Found,
     Group,
     Lane,
-    ProbeKind,
     Signal,
 )
 from ._siblings import Family, SiblingListing
@@ -448,9 +447,3 @@ class WaitingEngine(Registry, ResultReader):
             error,
             group.backoff,
         )
-
-
-def _kind_of(entry: Entry, bucket: str, key: str) -> ProbeKind:
-    """Which of the entry's locations ``key`` (listed in ``bucket``) is."""
-    output = entry.locations.output
-    return "output" if output.key == key and output.bucket == bucket else "failure"

@@ -17,7 +17,7 @@ from .._exceptions import UnexpectedClientError
 from ._checks import CheckHost, Detection
 from ._registry import Broken, Entry, Found, Group, Lane, ProbeKind
 
-__all__ = ["KEYS_PER_GET", "LIST_PRICE", "ListingCheck"]
+__all__ = ["KEYS_PER_GET", "LIST_PRICE", "ListingCheck", "kind_of"]
 
 logger = logging.getLogger("aiosagemaker")
 
@@ -82,7 +82,7 @@ class ListingCheck:
                 for entry in group.waiting_for(key):
                     found += 1
                     host.stats.found_by_list += 1
-                    kind = _kind_of(entry, group.bucket, key)
+                    kind = kind_of(entry, group.bucket, key)
                     host.found(entry, Found(kind, size=page.sizes[key]))
             if page.next_token is None:
                 break
@@ -122,7 +122,7 @@ class ListingCheck:
                 host.found(entry, Broken(broken))
 
 
-def _kind_of(entry: Entry, bucket: str, key: str) -> ProbeKind:
+def kind_of(entry: Entry, bucket: str, key: str) -> ProbeKind:
     """Which of the entry's locations ``key`` (listed in ``bucket``) is."""
     output = entry.locations.output
     return "output" if output.key == key and output.bucket == bucket else "failure"

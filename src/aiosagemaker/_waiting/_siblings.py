@@ -16,7 +16,8 @@ import logging
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ._checks import CheckHost
-from ._registry import Found, Group, Lane, ProbeKind
+from ._listing import kind_of
+from ._registry import Found, Group, Lane
 
 __all__ = ["Family", "SiblingListing", "parent_prefix"]
 
@@ -103,10 +104,7 @@ class SiblingListing:
                 for entry in owner.waiting_for(key):
                     found[owner] += 1
                     host.stats.found_by_list += 1
-                    output = entry.locations.output
-                    same = output.key == key and output.bucket == family.bucket
-                    kind: ProbeKind = "output" if same else "failure"
-                    host.found(entry, Found(kind, size=size))
+                    host.found(entry, Found(kind_of(entry, family.bucket, key), size=size))
             if page.next_token is None:
                 break
             if pages >= lead.pages:  # dearer than listing the lead group alone: stop here
